@@ -1,0 +1,46 @@
+"""keras_vae: Variational Autoencoders for Keras 3 on TensorFlow.
+
+The Keras blog design (an encoder, a `Sampling` layer that adds the KL term
+with `add_loss`, a decoder) made into a library: likelihoods are TensorFlow
+Probability distributions, so every number is a log-likelihood in nats.
+"""
+
+__version__ = "0.1.0"
+
+import keras as _keras
+
+if _keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "keras_vae needs the TensorFlow backend of Keras 3, but Keras is "
+        f"running on the '{_keras.backend.backend()}' backend. Set "
+        "KERAS_BACKEND=tensorflow before importing keras (or edit "
+        "~/.keras/keras.json) and import keras_vae again."
+    )
+
+from keras_vae import datasets  # noqa: E402
+from keras_vae import evaluation  # noqa: E402
+from keras_vae import likelihoods  # noqa: E402
+from keras_vae import objectives  # noqa: E402
+from keras_vae.networks import build_conv_decoder  # noqa: E402
+from keras_vae.networks import build_conv_encoder  # noqa: E402
+from keras_vae.networks import build_mlp_decoder  # noqa: E402
+from keras_vae.networks import build_mlp_encoder  # noqa: E402
+from keras_vae.sampling import Sampling  # noqa: E402
+from keras_vae.vae import VAE  # noqa: E402
+from keras_vae.vae import build_conv_vae  # noqa: E402
+from keras_vae.vae import build_mlp_vae  # noqa: E402
+
+__all__ = [
+    "VAE",
+    "Sampling",
+    "build_conv_decoder",
+    "build_conv_encoder",
+    "build_conv_vae",
+    "build_mlp_decoder",
+    "build_mlp_encoder",
+    "build_mlp_vae",
+    "datasets",
+    "evaluation",
+    "likelihoods",
+    "objectives",
+]

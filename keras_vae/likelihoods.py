@@ -1,0 +1,426 @@
+"""Likelihood heads: the decoder's p(x|z) as a TensorFlow Probability law.
+
+A head splits "how many numbers does the decoder output" (`params_size`)
+from "which distribution do they define" (`distribution`), the split that
+`tfp.layers` makes, without depending on `tfp.layers` (bound to Keras 2).
+The reconstruction term of the ELBO is then `distribution(params).log_prob(x)`,
+an honest log-likelihood in nats summed over the data dimensions:
+
+- `Bernoulli` log-likelihood is minus the binary cross-entropy summed over
+  pixels. It is a normalised density only for binary x.
+- `Gaussian` with fixed sigma is -0.5 * squared error / sigma**2 minus a
+  constant, so MSE is a Gaussian log-likelihood with the constant dropped.
+- `ContinuousBernoulli` is the normalised version of BCE for x in [0, 1].
+
+Heads are Keras layers so that learned scales are trainable weights, saved
+with the model. Calling a head returns the mean of p(x|z) as a tensor
+(Keras 3 layers cannot return distributions).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+
+def _as_event_shape(event_shape):
+    if event_shape is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in event_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`event_shape` must be a tuple of positive ints, e.g. (28, 28, 1). "
+            f"Received: event_shape={event_shape!r}"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(
+            "`event_shape` must be a non-empty tuple of positive ints, e.g. "
+            f"(28, 28, 1). Received: event_shape={event_shape!r}"
+        )
+    return shape
+
+
+class Likelihood(keras.layers.Layer):
+    """Base class of likelihood heads.
+
+    Subclasses set `params_per_dim` (decoder outputs per data dimension) and
+    implement `_base_distribution(params, x)` where `params` has shape
+    (*batch, *event_shape, params_per_dim) (the last axis dropped when it is
+    1) and the result has batch shape (*batch, *event_shape).
+
+    Args:
+        event_shape: tuple or None. The shape of one example; the VAE sets it
+            from the encoder's input when it is None.
+        validate_args: bool, default False. Passed to TFP (value checks).
+    """
+
+    params_per_dim = 1
+    #: (low, high, closed) support of x checked by `check_support`, or None.
+    support = None
+    #: Whether x must hold integers (counts, 8-bit levels).
+    discrete = False
+
+    def __init__(self, event_shape=None, validate_args=False, **kwargs):
+        super().__init__(**kwargs)
+        self.validate_args = bool(validate_args)
+        self.event_shape = None
+        if event_shape is not None:
+            self.set_event_shape(event_shape)
+
+    # -- shapes ---------------------------------------------------------
+    def set_event_shape(self, event_shape):
+        """Binds the head to data of `event_shape` and creates its weights."""
+        event_shape = _as_event_shape(event_shape)
+        if self.event_shape is not None:
+            if self.event_shape != event_shape:
+                raise ValueError(
+                    f"This {type(self).__name__} head is already bound to "
+                    f"event_shape={self.event_shape}; it cannot be reused "
+                    f"for data of shape {event_shape}. Create a new head."
+                )
+            return
+        self.event_shape = event_shape
+        self._create_weights(event_shape)
+        self.built = True
+
+    def _create_weights(self, event_shape):
+        pass
+
+    def params_size(self, event_shape=None):
+        """Number of decoder outputs per example for data of `event_shape`."""
+        event_shape = _as_event_shape(event_shape) or self._require_shape()
+        return int(self.params_per_dim * np.prod(event_shape))
+
+    def _require_shape(self):
+        if self.event_shape is None:
+            raise ValueError(
+                f"The {type(self).__name__} head has no event_shape yet. Pass "
+                "event_shape=... or build it through a VAE or decoder builder."
+            )
+        return self.event_shape
+
+    def _reshape_params(self, params):
+        # (*batch, params_size) or (*batch, *event_shape[:-1], C * k)
+        #   -> (*batch, *event_shape, k), the k axis dropped when k == 1.
+        event_shape = self._require_shape()
+        params = tf.cast(params, "float32")
+        size = self.params_size(event_shape)
+        if params.shape[-1] == size:
+            batch_shape = tf.shape(params)[:-1]
+        else:
+            rank = len(event_shape)
+            batch_shape = tf.shape(params)[: tf.rank(params) - rank]
+        tail = list(event_shape)
+        if self.params_per_dim > 1:
+            tail.append(self.params_per_dim)
+        return tf.reshape(params, tf.concat([batch_shape, tail], axis=0))
+
+    # -- distributions --------------------------------------------------
+    def distribution(self, params, x=None):
+        """The distribution p(x|z) defined by decoder outputs `params`.
+
+        Args:
+            params: tensor (*batch, params_size), the decoder output.
+            x: optional data (*batch, *event_shape); only heads whose
+                parameters depend on the data itself ("optimal" Gaussian
+                scale) use it.
+
+        Returns:
+            `tfd.Independent` with batch shape `*batch` and event shape
+            `event_shape`: `log_prob(x)` is summed over the data dimensions.
+        """
+        params = self._reshape_params(params)
+        base = self._base_distribution(params, x)
+        return tfd.Independent(
+            base, reinterpreted_batch_ndims=len(self.event_shape)
+        )
+
+    def _base_distribution(self, params, x):
+        raise NotImplementedError
+
+    def mean(self, params):
+        """Mean of p(x|z) as a tensor (*batch, *event_shape)."""
+        return self.distribution(params).mean()
+
+    def call(self, params):
+        return self.mean(params)
+
+    def observe(self, params, x):
+        """Hook the train step calls with each batch (stateful heads only)."""
+
+    # -- data checks ----------------------------------------------------
+    def check_support(self, x):
+        """Raises ValueError if numpy data `x` lies outside the support."""
+        x = np.asarray(x)
+        if self.support is None:
+            return
+        low, high, closed = self.support
+        if closed:
+            bad = (x < low) | (x > high)
+        else:
+            bad = (x <= low) | (x >= high)
+        if np.any(bad):
+            interval = f"[{low}, {high}]" if closed else f"({low}, {high})"
+            raise ValueError(
+                f"The {self.name_for_errors()} likelihood needs data in "
+                f"{interval}, but {int(bad.sum())} values lie outside "
+                f"(min {float(x.min()):.4g}, max {float(x.max()):.4g}). "
+                + self._support_hint()
+            )
+        if self.discrete and np.any(x != np.round(x)):
+            raise ValueError(
+                f"The {self.name_for_errors()} likelihood needs integer "
+                "values, but the data holds non-integers. "
+                + self._support_hint()
+            )
+
+    def _support_hint(self):
+        return "Rescale the data or choose another likelihood."
+
+    def name_for_errors(self):
+        return type(self).__name__
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "event_shape": (
+                    list(self.event_shape) if self.event_shape else None
+                ),
+                "validate_args": self.validate_args,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Bernoulli(Likelihood):
+    """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i)), from logits.
+
+    log p(x|z) = sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)], minus the
+    binary cross-entropy summed over pixels, computed from logits so that it
+    stays finite for saturated outputs. A normalised likelihood for binary
+    data; on grey values in [0, 1] (what the Keras blog does) it is not a
+    density, see `ContinuousBernoulli`.
+    """
+
+    support = (0.0, 1.0, True)
+
+    def _base_distribution(self, params, x):
+        return tfd.Bernoulli(
+            logits=params, dtype=tf.float32, validate_args=self.validate_args
+        )
+
+    def mean(self, params):
+        return tf.sigmoid(self._reshape_params(params))
+
+    def _support_hint(self):
+        return (
+            "Scale pixels to [0, 1] (divide uint8 by 255), binarize them "
+            "(datasets.load(..., binarize='dynamic')), or use "
+            "likelihood='continuous_bernoulli' for grey values in [0, 1]."
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class ContinuousBernoulli(Likelihood):
+    """Continuous Bernoulli p(x|z) for x in [0, 1] (Loaiza-Ganem & Cunningham 2019).
+
+    Density C(lambda) lambda^x (1 - lambda)^(1 - x): the Bernoulli kernel
+    with the normalising constant C(lambda) that makes it integrate to 1 on
+    [0, 1]. It is what BCE on grey pixels becomes once it is a real density.
+    Its mean is not lambda: `mean` returns the distribution's mean.
+    """
+
+    support = (0.0, 1.0, True)
+
+    def _base_distribution(self, params, x):
+        return tfd.ContinuousBernoulli(
+            logits=params, validate_args=self.validate_args
+        )
+
+    def _support_hint(self):
+        return "Scale the data to [0, 1] (divide uint8 by 255)."
+
+
+GAUSSIAN_SCALES = ("learned", "per_dimension", "heteroscedastic", "optimal")
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Gaussian(Likelihood):
+    """Diagonal Gaussian p(x|z) = N(x; mu(z), sigma^2).
+
+    log p(x|z) = sum_i [-0.5 (x_i - mu_i)^2 / sigma_i^2 - log sigma_i
+    - 0.5 log(2 pi)]: with a fixed sigma, the squared error scaled by
+    1 / (2 sigma^2) plus a constant, which is why MSE is a log-likelihood.
+
+    Args:
+        scale: the standard deviation sigma:
+            - a float > 0: fixed;
+            - "learned": one trainable scalar (Lucas et al. 2019);
+            - "per_dimension": one trainable value per data dimension;
+            - "heteroscedastic": the decoder outputs it (2 outputs per
+              dimension: mean and a softplus-transformed scale);
+            - "optimal": the closed-form maximiser for the current batch,
+              sigma^2 = mean squared error (sigma-VAE, Rybkin et al. 2021).
+              When no data is at hand (sampling), the value seen in the last
+              training batch is used.
+        min_scale: float > 0, default 1e-3. Lower bound on learned, output and
+            optimal scales, so the density cannot collapse to a spike.
+    """
+
+    def __init__(self, scale=1.0, min_scale=1e-3, **kwargs):
+        if isinstance(scale, str):
+            if scale not in GAUSSIAN_SCALES:
+                raise ValueError(
+                    f"Unknown Gaussian scale {scale!r}. Expected a float > 0 "
+                    f"or one of {list(GAUSSIAN_SCALES)}."
+                )
+        elif isinstance(scale, bool) or not isinstance(
+            scale, (int, float)
+        ) or not scale > 0:
+            raise ValueError(
+                "Gaussian `scale` must be a float > 0 or one of "
+                f"{list(GAUSSIAN_SCALES)}. Received: scale={scale!r}"
+            )
+        if not isinstance(min_scale, (int, float)) or not min_scale > 0:
+            raise ValueError(
+                f"`min_scale` must be > 0. Received: min_scale={min_scale!r}"
+            )
+        self.scale = scale if isinstance(scale, str) else float(scale)
+        self.min_scale = float(min_scale)
+        if self.scale == "heteroscedastic":
+            self.params_per_dim = 2
+        super().__init__(**kwargs)
+
+    def _create_weights(self, event_shape):
+        if self.scale == "learned":
+            self.log_scale = self.add_weight(
+                shape=(), initializer="zeros", name="log_scale"
+            )
+        elif self.scale == "per_dimension":
+            self.log_scale = self.add_weight(
+                shape=event_shape, initializer="zeros", name="log_scale"
+            )
+        elif self.scale == "optimal":
+            self.last_scale = self.add_weight(
+                shape=(),
+                initializer="ones",
+                trainable=False,
+                name="last_scale",
+            )
+
+    def _scale(self, params, x):
+        if isinstance(self.scale, float):
+            return tf.constant(self.scale, tf.float32), params
+        if self.scale in ("learned", "per_dimension"):
+            return (
+                tf.maximum(tf.exp(tf.cast(self.log_scale, "float32")),
+                           self.min_scale),
+                params,
+            )
+        if self.scale == "heteroscedastic":
+            loc, raw = params[..., 0], params[..., 1]
+            return tf.nn.softplus(raw) + self.min_scale, loc
+        # "optimal"
+        if x is None:
+            return tf.cast(self.last_scale, "float32"), params
+        return self._optimal_scale(params, x), params
+
+    def _optimal_scale(self, loc, x):
+        # sigma* = sqrt(mean squared error) over the batch and all dims; it
+        # maximises the Gaussian log-likelihood for fixed loc, so its
+        # gradient vanishes and stopping it changes nothing at the optimum.
+        x = tf.cast(x, "float32")
+        mse = tf.reduce_mean(tf.square(x - loc))
+        return tf.stop_gradient(tf.maximum(tf.sqrt(mse), self.min_scale))
+
+    def _base_distribution(self, params, x):
+        scale, loc = self._scale(params, x)
+        return tfd.Normal(
+            loc=loc, scale=scale * tf.ones_like(loc),
+            validate_args=self.validate_args,
+        )
+
+    def mean(self, params):
+        params = self._reshape_params(params)
+        if self.scale == "heteroscedastic":
+            return params[..., 0]
+        return params
+
+    def observe(self, params, x):
+        if self.scale == "optimal":
+            self.last_scale.assign(
+                self._optimal_scale(self._reshape_params(params), x)
+            )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "min_scale": self.min_scale})
+        return config
+
+
+_REGISTRY = {
+    "bernoulli": Bernoulli,
+    "continuous_bernoulli": ContinuousBernoulli,
+    "gaussian": Gaussian,
+}
+
+
+def register(name, cls):
+    """Adds a likelihood class to the names `get` knows."""
+    _REGISTRY[name] = cls
+    return cls
+
+
+def names():
+    """The names `get` accepts."""
+    return sorted(_REGISTRY)
+
+
+def get(identifier):
+    """Returns a likelihood head from a name, a config dict or an instance.
+
+    Args:
+        identifier: "bernoulli", "continuous_bernoulli", "gaussian", ...,
+            a `Likelihood` instance (returned as is), or a dict made by
+            `keras.saving.serialize_keras_object`.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+
+    Example:
+        >>> get("gaussian").scale
+        1.0
+    """
+    if isinstance(identifier, Likelihood):
+        return identifier
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in _REGISTRY:
+            raise ValueError(
+                f"Unknown likelihood {identifier!r}. Expected one of "
+                f"{names()} or a keras_vae.likelihoods.Likelihood instance."
+            )
+        return _REGISTRY[key]()
+    raise ValueError(
+        "A likelihood must be a name, a config dict or a Likelihood "
+        f"instance. Received: {identifier!r} of type "
+        f"{type(identifier).__name__}"
+    )
+
+
+__all__ = [
+    "Bernoulli",
+    "ContinuousBernoulli",
+    "Gaussian",
+    "Likelihood",
+    "get",
+    "names",
+    "register",
+]

@@ -1,0 +1,207 @@
+"""Encoder and decoder builders: MLP (AEVB / IWAE papers) and convolutional
+(the keras.io VAE example).
+
+Encoders map x (batch, *input_shape) to [z_mean, z_log_var], each
+(batch, latent_dim). Decoders map z (batch, latent_dim) to the parameters of
+p(x|z), (batch, params_size) for MLPs and (batch, H, W, C * k) for conv
+nets, where the likelihood head says how many numbers it needs.
+"""
+
+import math
+
+import keras
+
+from keras_vae import likelihoods as likelihoods_lib
+
+
+def check_latent_dim(latent_dim):
+    """Raises ValueError unless `latent_dim` is a positive int."""
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or (
+        latent_dim <= 0
+    ):
+        raise ValueError(
+            "`latent_dim` must be a positive int (the number of latent "
+            f"dimensions). Received: latent_dim={latent_dim!r}"
+        )
+
+
+def _check_shape(shape, name):
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be a tuple of positive ints such as (28, 28, 1). "
+            f"Received: {name}={shape!r}"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(
+            f"`{name}` must be a non-empty tuple of positive ints. "
+            f"Received: {name}={shape!r}"
+        )
+    return shape
+
+
+def _check_units(units, name="hidden_units"):
+    if isinstance(units, int):
+        units = (units,)
+    try:
+        units = tuple(units)
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be a sequence of positive ints. "
+            f"Received: {name}={units!r}"
+        ) from None
+    if any(isinstance(u, bool) or not isinstance(u, int) or u <= 0
+           for u in units):
+        raise ValueError(
+            f"`{name}` must hold positive ints. Received: {name}={units!r}"
+        )
+    return units
+
+
+def build_mlp_encoder(
+    input_shape, latent_dim, hidden_units=(500,), activation="tanh",
+    name="encoder",
+):
+    """MLP encoder x -> [z_mean, z_log_var] (Kingma & Welling 2014).
+
+    Args:
+        input_shape: tuple, shape of one example, e.g. (28, 28, 1).
+        latent_dim: int > 0.
+        hidden_units: tuple of ints, default (500,) (AEVB); the IWAE paper's
+            MNIST model uses (200, 200).
+        activation: str, default "tanh".
+        name: model name.
+
+    Returns:
+        A built functional `keras.Model`.
+
+    Example:
+        >>> enc = build_mlp_encoder((28, 28, 1), 50, hidden_units=(200, 200))
+    """
+    input_shape = _check_shape(input_shape, "input_shape")
+    check_latent_dim(latent_dim)
+    hidden_units = _check_units(hidden_units)
+    x = keras.Input(shape=input_shape, name="x")
+    h = keras.layers.Flatten()(x) if len(input_shape) > 1 else x
+    for i, units in enumerate(hidden_units):
+        h = keras.layers.Dense(units, activation=activation,
+                               name=f"hidden_{i}")(h)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name=name)
+
+
+def build_mlp_decoder(
+    latent_dim, output_shape, hidden_units=(500,), activation="tanh",
+    likelihood="bernoulli", name="decoder",
+):
+    """MLP decoder z -> parameters of p(x|z), shape (batch, params_size).
+
+    Args:
+        latent_dim: int > 0.
+        output_shape: tuple, shape of one example.
+        hidden_units: tuple of ints, default (500,).
+        activation: str, default "tanh".
+        likelihood: name or `Likelihood`; sets the output size through
+            `params_size(output_shape)`.
+        name: model name.
+    """
+    check_latent_dim(latent_dim)
+    output_shape = _check_shape(output_shape, "output_shape")
+    hidden_units = _check_units(hidden_units)
+    head = likelihoods_lib.get(likelihood)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, units in enumerate(hidden_units):
+        h = keras.layers.Dense(units, activation=activation,
+                               name=f"hidden_{i}")(h)
+    params = keras.layers.Dense(head.params_size(output_shape),
+                                name="params")(h)
+    return keras.Model(z, params, name=name)
+
+
+def _conv_grid(input_shape, num_layers):
+    factor = 2 ** num_layers
+    if len(input_shape) != 3:
+        raise ValueError(
+            "Convolutional networks need images of shape (height, width, "
+            f"channels). Received: input_shape={input_shape}"
+        )
+    height, width, _ = input_shape
+    if height % factor or width % factor:
+        raise ValueError(
+            f"Convolutional networks with {num_layers} stride-2 layers need "
+            f"height and width divisible by {factor}. Received: "
+            f"input_shape={input_shape}. Pad or crop the images, or use the "
+            "MLP networks."
+        )
+    return height // factor, width // factor
+
+
+def build_conv_encoder(
+    input_shape, latent_dim, filters=(32, 64), dense_units=16,
+    activation="relu", name="encoder",
+):
+    """Convolutional encoder of the keras.io VAE example.
+
+    Conv2D(32, 3, stride 2) -> Conv2D(64, 3, stride 2) -> Dense(16) ->
+    [z_mean, z_log_var].
+
+    Args:
+        input_shape: (height, width, channels), height and width divisible
+            by 2 ** len(filters).
+        latent_dim: int > 0 (keras.io uses 2).
+        filters: tuple of ints, default (32, 64).
+        dense_units: int, default 16.
+        activation: str, default "relu".
+    """
+    input_shape = _check_shape(input_shape, "input_shape")
+    check_latent_dim(latent_dim)
+    filters = _check_units(filters, "filters")
+    _conv_grid(input_shape, len(filters))
+    x = keras.Input(shape=input_shape, name="x")
+    h = x
+    for i, f in enumerate(filters):
+        h = keras.layers.Conv2D(f, 3, strides=2, padding="same",
+                                activation=activation, name=f"conv_{i}")(h)
+    h = keras.layers.Flatten()(h)
+    if dense_units:
+        h = keras.layers.Dense(dense_units, activation=activation,
+                               name="dense")(h)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x, [z_mean, z_log_var], name=name)
+
+
+def build_conv_decoder(
+    latent_dim, output_shape, filters=(64, 32), activation="relu",
+    likelihood="bernoulli", name="decoder",
+):
+    """Transposed-convolution decoder of the keras.io VAE example.
+
+    Dense(h/4 * w/4 * 64) -> Conv2DTranspose(64, stride 2) ->
+    Conv2DTranspose(32, stride 2) -> Conv2DTranspose(channels * k), where k
+    is the number of parameters per pixel of the likelihood.
+
+    Returns:
+        A model z -> params of shape (batch, height, width, channels * k).
+    """
+    check_latent_dim(latent_dim)
+    output_shape = _check_shape(output_shape, "output_shape")
+    filters = _check_units(filters, "filters")
+    grid_h, grid_w = _conv_grid(output_shape, len(filters))
+    head = likelihoods_lib.get(likelihood)
+    per_pixel = head.params_size(output_shape) // math.prod(output_shape[:-1])
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = keras.layers.Dense(grid_h * grid_w * filters[0],
+                           activation=activation, name="dense")(z)
+    h = keras.layers.Reshape((grid_h, grid_w, filters[0]))(h)
+    for i, f in enumerate(filters):
+        h = keras.layers.Conv2DTranspose(
+            f, 3, strides=2, padding="same", activation=activation,
+            name=f"deconv_{i}",
+        )(h)
+    params = keras.layers.Conv2DTranspose(per_pixel, 3, padding="same",
+                                          name="params")(h)
+    return keras.Model(z, params, name=name)

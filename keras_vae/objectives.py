@@ -1,0 +1,130 @@
+"""The ELBO and IWAE maths: the one place in keras_vae where they live.
+
+Every quantity is per example, in nats, summed over event (data or latent)
+dimensions. Shapes: a leading `num_samples` axis S for Monte-Carlo draws,
+then the batch axis B.
+
+    log p(x) = ELBO(x) + KL(q(z|x) || p(z|x))
+    ELBO(x)  = E_q[log p(x|z)] - KL(q(z|x) || p(z))
+
+References:
+    Kingma & Welling 2014, "Auto-Encoding Variational Bayes" (AEVB).
+    Burda, Grosse & Salakhutdinov 2016, "Importance Weighted Autoencoders".
+    Kingma et al. 2016, "Improved Variational Inference with Inverse
+    Autoregressive Flow" (free bits).
+"""
+
+import math
+
+import tensorflow as tf
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_kl(z_mean, z_log_var):
+    """Closed-form KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example.
+
+    Args:
+        z_mean: tensor (..., latent_dim).
+        z_log_var: tensor of the same shape.
+
+    Returns:
+        Tensor (...,): the KL summed over latent dimensions, in nats.
+    """
+    return tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=-1)
+
+
+def gaussian_kl_per_dim(z_mean, z_log_var):
+    """KL of each latent dimension, shape (..., latent_dim), in nats."""
+    z_mean = tf.convert_to_tensor(z_mean)
+    z_log_var = tf.cast(z_log_var, z_mean.dtype)
+    return 0.5 * (tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var)
+
+
+def free_bits_kl(z_mean, z_log_var, free_bits):
+    """The KL penalty with a floor of `free_bits` nats per latent dimension.
+
+    The KL of each dimension is averaged over the batch first and the floor
+    applied to that average (Kingma et al. 2016, eq. 15): below the floor the
+    optimiser is not asked to shrink it further. Returns a scalar.
+    """
+    kl_per_dim = tf.reduce_mean(
+        gaussian_kl_per_dim(z_mean, z_log_var),
+        axis=tuple(range(len(z_mean.shape) - 1)),
+    )
+    return tf.reduce_sum(tf.maximum(kl_per_dim, free_bits))
+
+
+def log_normal_diag(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var))), summed over the last axis."""
+    return -0.5 * tf.reduce_sum(
+        LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1
+    )
+
+
+def log_standard_normal(z):
+    """log N(z; 0, I), summed over the last axis."""
+    return -0.5 * tf.reduce_sum(LOG_2PI + tf.square(z), axis=-1)
+
+
+def elbo(log_px_z, kl):
+    """Monte-Carlo ELBO per example.
+
+    Args:
+        log_px_z: (S, B) log p(x|z_s) for S draws z_s ~ q(z|x), or (B,).
+        kl: (B,) closed-form KL(q(z|x) || p(z)).
+
+    Returns:
+        (B,) the average over draws of log p(x|z) minus the KL.
+    """
+    return expected_log_likelihood(log_px_z) - kl
+
+
+def expected_log_likelihood(log_px_z):
+    """E_q[log p(x|z)] estimated by the mean over the leading sample axis."""
+    if len(log_px_z.shape) >= 2:
+        return tf.reduce_mean(log_px_z, axis=0)
+    return log_px_z
+
+
+def log_importance_weights(log_px_z, z, z_mean, z_log_var):
+    """log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x), shape (S, B)."""
+    return (
+        log_px_z
+        + log_standard_normal(z)
+        - log_normal_diag(z, z_mean, z_log_var)
+    )
+
+
+def iwae_bound(log_weights):
+    """The importance-weighted bound L_K = log (1/K) sum_k w_k per example.
+
+    Computed with logsumexp in float64, which keeps the sum exact when the
+    log-weights are hundreds of nats from zero.
+
+    Args:
+        log_weights: (K, B) log importance weights.
+
+    Returns:
+        (B,) float32. With K = 1 it is the single-draw ELBO estimate; it grows
+        with K towards log p(x) (Burda et al. 2016, theorem 1).
+    """
+    log_weights = tf.cast(log_weights, tf.float64)
+    k = tf.cast(tf.shape(log_weights)[0], tf.float64)
+    bound = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)
+    return tf.cast(bound, tf.float32)
+
+
+def weighted_loss(reconstruction, kl_penalty, extra_losses=()):
+    """The training loss: -mean reconstruction term + weighted KL penalty.
+
+    Args:
+        reconstruction: (B,) the reconstruction term E_q[log p(x|z)].
+        kl_penalty: scalar, the (possibly weighted, possibly floored) batch
+            mean KL as added by `Sampling`.
+        extra_losses: further scalar losses (weight regularisers).
+    """
+    loss = -tf.reduce_mean(reconstruction) + kl_penalty
+    for extra in extra_losses:
+        loss = loss + tf.cast(extra, loss.dtype)
+    return loss

@@ -1,0 +1,124 @@
+"""The `Sampling` layer: reparameterized draws of z and the KL term."""
+
+import keras
+import tensorflow as tf
+
+from keras_vae import objectives
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Sampling(keras.layers.Layer):
+    """Draws z = z_mean + exp(z_log_var / 2) * eps and adds the KL as a loss.
+
+    The draw is the reparameterization trick of Kingma & Welling (2014): the
+    noise eps ~ N(0, I) comes from the layer's own `SeedGenerator`, so the
+    sample is a differentiable function of z_mean and z_log_var and the
+    gradient of E_q[f(z)] can be estimated from one draw.
+
+    On every call the layer adds, with `add_loss`, the closed-form
+    KL(N(z_mean, exp(z_log_var)) || N(0, I)) as a *scalar batch mean*
+    (Keras 3 sums every added loss, so a per-example vector would be counted
+    as its sum), multiplied by the non-trainable weight `kl_weight` (beta,
+    or the value a warm-up schedule sets) and optionally floored per latent
+    dimension by `free_bits` nats (Kingma et al. 2016).
+
+    Args:
+        seed: int or None. Seed of the layer's `keras.random.SeedGenerator`.
+        kl_weight: float >= 0, default 1.0. Initial weight of the KL loss.
+        free_bits: float >= 0, default 0.0. KL floor per latent dimension
+            (nats), applied to the batch-mean KL of that dimension.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call args:
+        inputs: `[z_mean, z_log_var]`, two tensors of shape
+            (batch, latent_dim).
+        num_samples: int, default 1. With 1 the output is (batch, latent_dim);
+            with S > 1 it is (S, batch, latent_dim).
+        add_kl: bool, default True. False skips the KL loss (the IWAE
+            objective accounts for the prior inside its weights).
+
+    Example:
+        >>> z_mean = keras.Input((2,)); z_log_var = keras.Input((2,))
+        >>> z = Sampling(seed=1)([z_mean, z_log_var])
+    """
+
+    def __init__(self, seed=None, kl_weight=1.0, free_bits=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if seed is not None and not isinstance(seed, int):
+            raise ValueError(
+                f"`seed` must be an int or None. Received: seed={seed!r}"
+            )
+        if not isinstance(kl_weight, (int, float)) or kl_weight < 0:
+            raise ValueError(
+                "`kl_weight` must be a number >= 0. "
+                f"Received: kl_weight={kl_weight!r}"
+            )
+        if not isinstance(free_bits, (int, float)) or free_bits < 0:
+            raise ValueError(
+                "`free_bits` must be a number >= 0 (nats per latent "
+                f"dimension). Received: free_bits={free_bits!r}"
+            )
+        self.seed = seed
+        self.initial_kl_weight = float(kl_weight)
+        self.free_bits = float(free_bits)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.kl_weight = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_kl_weight),
+            trainable=False,
+            name="kl_weight",
+            dtype="float32",
+        )
+        self.built = True
+
+    def call(self, inputs, num_samples=1, add_kl=True):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                "Sampling expects a list [z_mean, z_log_var]. "
+                f"Received: {type(inputs).__name__} of length "
+                f"{len(inputs) if hasattr(inputs, '__len__') else 'n/a'}"
+            )
+        z_mean, z_log_var = inputs
+        if tuple(z_mean.shape) != tuple(z_log_var.shape):
+            raise ValueError(
+                "z_mean and z_log_var must have the same shape. Received: "
+                f"z_mean.shape={tuple(z_mean.shape)}, "
+                f"z_log_var.shape={tuple(z_log_var.shape)}"
+            )
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(
+                "`num_samples` must be an int >= 1. "
+                f"Received: num_samples={num_samples!r}"
+            )
+        # The KL is computed in float32 even under mixed precision.
+        z_mean32 = tf.cast(z_mean, "float32")
+        z_log_var32 = tf.cast(z_log_var, "float32")
+        if add_kl:
+            if self.free_bits > 0.0:
+                kl = objectives.free_bits_kl(
+                    z_mean32, z_log_var32, self.free_bits
+                )
+            else:
+                kl = tf.reduce_mean(objectives.gaussian_kl(z_mean32, z_log_var32))
+            self.add_loss(self.kl_weight * kl)
+        shape = tf.shape(z_mean)
+        if num_samples > 1:
+            shape = tf.concat([[num_samples], shape], axis=0)
+        eps = keras.random.normal(
+            shape, dtype=z_mean.dtype, seed=self.seed_generator
+        )
+        return z_mean + tf.exp(0.5 * z_log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "seed": self.seed,
+                "kl_weight": self.initial_kl_weight,
+                "free_bits": self.free_bits,
+            }
+        )
+        return config
