@@ -109,6 +109,23 @@ class Sampling(keras.layers.Layer):
         )
         return z_mean + tf.exp(0.5 * z_log_var) * eps
 
+    def _stored_variables(self):
+        # The RNG state is saved beside kl_weight, so a reloaded model draws
+        # the same noise next (exact resumption, reproducible evaluation).
+        return list(self._trainable_variables) + list(
+            self._non_trainable_variables
+        ) + [self.seed_generator.state]
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._stored_variables()):
+            store[str(i)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        variables = self._stored_variables()
+        for i, variable in enumerate(variables):
+            if str(i) in store:
+                variable.assign(store[str(i)])
+
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 

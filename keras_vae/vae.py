@@ -349,6 +349,8 @@ class VAE(keras.Model):
         return x
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        if kwargs.get("sample_weight") is not None:
+            self._unpack((x, None, kwargs["sample_weight"]))
         x = self._check_input(x)
         if isinstance(validation_data, (np.ndarray, tf.Tensor)):
             validation_data = self._check_input(
