@@ -1,0 +1,96 @@
+"""`keras-vae train`: the run directory, its figures, and bad input."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from keras_vae import cli
+
+
+def _png_has_content(path):
+    img = mpimg.imread(path)
+    return img.ndim == 3 and min(img.shape[:2]) > 50 and img.std() > 0.05
+
+
+@pytest.mark.slow
+def test_train_writes_model_metrics_and_figures(tmp_path, data_dir):
+    run = tmp_path / "run"
+    status = cli.main([
+        "train", "--dataset", "mnist", "--latent-dim", "2",
+        "--hidden-units", "64", "--epochs", "2",
+        "--max-train-examples", "2000", "--out", str(run), "--verbose", "0",
+    ])
+    assert status == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["binarize"] == "dynamic"
+    assert "dynamic binarization" in metrics["protocol"]
+    test = metrics["test"]
+    assert test["elbo"] == pytest.approx(
+        -(test["reconstruction_loss"] + test["kl_loss"]), rel=1e-4)
+    # Better than the untrained model's ~543 nats (784 * log 2), far from 0.
+    assert -400 < test["elbo"] < -100
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 2 and "val_elbo" in history
+    for name in ("reconstructions", "samples", "loss_curves",
+                 "latent_scatter", "manifold"):
+        assert _png_has_content(run / "figures" / f"{name}.png"), name
+    import keras
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.latent_dim == 2
+    # A finished run is not overwritten by accident.
+    status = cli.main(["train", "--epochs", "1", "--out", str(run)])
+    assert status == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--likelihood", "bernouli"], "Unknown likelihood 'bernouli'"),
+        (["--dataset", "nosuch.npz"], "nosuch.npz"),
+        (["--dataset", "mnist", "--likelihood", "bernoulli",
+          "--binarize", "none", "--arch", "conv", "--latent-dim", "2",
+          "--learning-rate", "-1"], "learning_rate"),
+    ],
+)
+def test_bad_input_fails_before_writing(tmp_path, capsys, argv, message,
+                                        data_dir):
+    run = tmp_path / "run"
+    status = cli.main(["train", "--out", str(run), *argv])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_data_outside_support_fails_before_writing(tmp_path, capsys):
+    data = tmp_path / "grey.npy"
+    np.save(data, np.full((20, 4, 4), 3.0, "float32"))
+    run = tmp_path / "run"
+    status = cli.main(["train", "--dataset", str(data), "--out", str(run),
+                       "--binarize", "none", "--hidden-units", "8",
+                       "--latent-dim", "2"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "binarize" in err and "continuous_bernoulli" in err
+    assert not run.exists()
+
+
+def test_nan_data_fails_before_writing(tmp_path, capsys):
+    x = np.random.default_rng(0).random((20, 16)).astype("float32")
+    x[3, 5] = np.nan
+    data = tmp_path / "nan.npy"
+    np.save(data, x)
+    run = tmp_path / "run"
+    status = cli.main(["train", "--dataset", str(data), "--out", str(run),
+                       "--likelihood", "gaussian", "--latent-dim", "2"])
+    assert status == 2
+    assert "NaN" in capsys.readouterr().err
+    assert not os.path.exists(run)
+
+
+def test_argument_types_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--out", "x", "--latent-dim", "0"])
+    assert "positive integer" in capsys.readouterr().err
