@@ -29,6 +29,8 @@ setup(
         "tensorflow-probability[tf]>=0.25,<0.26",
         "numpy>=1.26,<3",
         "matplotlib>=3.8,<4",
+        # tf.summary needs it: keras-vae train writes TensorBoard logs.
+        "tensorboard>=2.21,<2.22",
     ],
     extras_require={
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],

@@ -19,8 +19,11 @@ if _keras.backend.backend() != "tensorflow":
 
 from keras_vae import datasets  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
+from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
+from keras_vae import serving  # noqa: E402
+from keras_vae.export import export_saved_model  # noqa: E402
 from keras_vae.networks import build_conv_decoder  # noqa: E402
 from keras_vae.networks import build_conv_encoder  # noqa: E402
 from keras_vae.networks import build_mlp_decoder  # noqa: E402
@@ -29,8 +32,10 @@ from keras_vae.sampling import Sampling  # noqa: E402
 from keras_vae.vae import VAE  # noqa: E402
 from keras_vae.vae import build_conv_vae  # noqa: E402
 from keras_vae.vae import build_mlp_vae  # noqa: E402
+from keras_vae.deterministic import DeterministicVAE  # noqa: E402
 
 __all__ = [
+    "DeterministicVAE",
     "VAE",
     "Sampling",
     "build_conv_decoder",
@@ -41,6 +46,9 @@ __all__ = [
     "build_mlp_vae",
     "datasets",
     "evaluation",
+    "export",
+    "export_saved_model",
     "likelihoods",
     "objectives",
+    "serving",
 ]

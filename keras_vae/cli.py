@@ -78,7 +78,68 @@ def _add_train_parser(subparsers):
                    help="replace a finished run in RUN_DIR")
     p.add_argument("--verbose", default="auto", choices=["auto", "0", "1",
                                                          "2"])
+    _add_training_options(p)
     p.set_defaults(func=_run_train)
+
+
+def _save_freq(text):
+    if text == "epoch":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'epoch' or a positive number of batches, received "
+            f"{text!r}"
+        ) from None
+
+
+def _add_training_options(p):
+    """Objective, stability, resumption and scale (keras_vae.callbacks,
+    keras_vae.distribute); the library checks the values."""
+    g = p.add_argument_group(
+        "objective, stability, resumption and scale",
+        "RUN_DIR/backup holds a backup (keras.callbacks.BackupAndRestore): "
+        "run the same command again after an interruption and training "
+        "continues where it stopped, ending with the same weights. "
+        "TensorBoard logs go to RUN_DIR/tensorboard.",
+    )
+    g.add_argument("--objective", default="elbo", choices=["elbo", "iwae"],
+                   help="training objective; iwae uses --num-samples as k "
+                        "(default: elbo)")
+    g.add_argument("--free-bits", type=float, default=0.0,
+                   help="KL floor per latent dimension in nats (Kingma et "
+                        "al. 2016; default: 0, off)")
+    g.add_argument("--warmup-steps", type=int, default=0,
+                   help="linear KL warm-up from 0 to beta over this many "
+                        "steps (default: 0, off)")
+    g.add_argument("--cyclical", type=int, default=0, metavar="CYCLE_STEPS",
+                   help="cyclical KL annealing with cycles of this many "
+                        "steps, rising over the first half (Fu et al. "
+                        "2019; default: 0, off)")
+    g.add_argument("--clipnorm", type=float, default=0.0,
+                   help="clip the gradient to this global norm (default: "
+                        "0, off)")
+    g.add_argument("--nan-guard", default="rollback",
+                   choices=["rollback", "stop", "off"],
+                   help="on a NaN loss, roll back to the last good weights "
+                        "or stop (default: rollback)")
+    g.add_argument("--save-freq", type=_save_freq, default="epoch",
+                   help="backup every epoch or every N batches "
+                        "(default: epoch)")
+    g.add_argument("--strategy", default="default",
+                   choices=["default", "mirrored", "multi_worker"],
+                   help="tf.distribute strategy: mirrored = all GPUs of "
+                        "this machine, multi_worker = the machines in "
+                        "TF_CONFIG (default: default, one device)")
+    g.add_argument("--mixed-precision", default="float32",
+                   choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                   help="dtype policy; the KL and the likelihood stay in "
+                        "float32 (default: float32)")
+    g.add_argument("--jit-compile", default="auto",
+                   choices=["auto", "on", "off"],
+                   help="XLA compilation of the train step; auto = on with "
+                        "a GPU (default: auto)")
 
 
 def _resolve_binarize(args):
@@ -112,6 +173,16 @@ def _run_train(args):
         max_train_examples=args.max_train_examples,
         overwrite=args.overwrite,
         verbose=verbose,
+        objective=args.objective,
+        free_bits=args.free_bits,
+        warmup_steps=args.warmup_steps,
+        cycle_steps=args.cyclical,
+        clipnorm=args.clipnorm,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        jit_compile=args.jit_compile,
+        save_freq=args.save_freq,
+        nan_guard=args.nan_guard,
     )
     _, metrics = runs.train(config)
     test = metrics["test"]
@@ -126,6 +197,108 @@ def _run_train(args):
     return 0
 
 
+def _add_export_parsers(subparsers):
+    p = subparsers.add_parser(
+        "export",
+        help="export RUN_DIR/model.keras as a TF Serving SavedModel",
+        description=(
+            "Write RUN_DIR/model.keras as a SavedModel with the signatures "
+            "encode, decode, reconstruct, sample, elbo and log_likelihood "
+            "at BASE_DIR/<version>/ (TF Serving's layout), with warm-up "
+            "requests. An existing version is never overwritten."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="run directory holding model.keras")
+    p.add_argument("--to", required=True, metavar="BASE_DIR",
+                   help="model base path, e.g. saved_models/mnist_vae")
+    p.add_argument("--version", type=_positive_int, default=None,
+                   help="version number (default: the next one)")
+    p.set_defaults(func=_run_export)
+
+    p = subparsers.add_parser(
+        "serve-check",
+        help="load an export in a fresh TensorFlow-only process and run "
+             "every signature",
+        description=(
+            "Load saved_models/NAME (its highest version) or "
+            "saved_models/NAME/VERSION with tf.saved_model.load in a new "
+            "process that imports TensorFlow only, call each signature on "
+            "random inputs and print shapes, dtypes and timings."
+        ),
+    )
+    p.add_argument("path", metavar="PATH",
+                   help="saved_models/NAME or saved_models/NAME/VERSION")
+    p.add_argument("--batch-size", type=_positive_int, default=4)
+    p.set_defaults(func=_run_serve_check)
+
+
+def _run_export(args):
+    from keras_vae import export
+
+    try:
+        path = export.export_run(args.run_dir, args.to, version=args.version)
+    except TypeError as err:  # model.keras holds something else than a VAE
+        print(f"keras-vae export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"Exported {args.run_dir}/model.keras to {path}")
+    print(f"Check it with: keras-vae serve-check {path}")
+    return 0
+
+
+def _run_serve_check(args):
+    from keras_vae import export
+
+    try:
+        report = export.serve_check(args.path, batch_size=args.batch_size)
+    except RuntimeError as err:
+        print(f"keras-vae serve-check: error: {err}", file=sys.stderr)
+        return 1
+    print(export.format_serve_check(report))
+    return 0 if report["ok"] else 1
+
+
+def _add_evaluate_parser(subparsers):
+    p = subparsers.add_parser(
+        "evaluate",
+        help="estimate log p(x), the ELBO gap, active units and more for a "
+             "run",
+        description=(
+            "Reload RUN_DIR/model.keras and the test set of the run's data "
+            "protocol (RUN_DIR/metrics.json), estimate log p(x) with K "
+            "importance samples and write RUN_DIR/evaluation.json and "
+            "evaluation.txt."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="run directory written by `keras-vae train`")
+    p.add_argument("--num-samples", type=_positive_int, default=5000,
+                   metavar="K", help="importance samples (default: 5000)")
+    p.add_argument("--max-examples", type=_positive_int, default=None,
+                   metavar="N", help="evaluate the first N test examples "
+                                     "(default: all)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the importance samples (default: 0)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="at most this many examples per step")
+    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1"])
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args):
+    from keras_vae import evaluation
+
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    result, paths = evaluation.evaluate_run(
+        args.run_dir, num_samples=args.num_samples,
+        max_examples=args.max_examples, seed=args.seed,
+        batch_size=args.batch_size, verbose=verbose,
+    )
+    print(evaluation.format_report(result), end="")
+    print(f"Wrote {paths[0]} and {paths[1]}")
+    return 0
+
+
 def build_parser():
     """The argparse parser of `keras-vae`."""
     parser = argparse.ArgumentParser(
@@ -136,6 +309,8 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_train_parser(subparsers)
+    _add_export_parsers(subparsers)
+    _add_evaluate_parser(subparsers)
     return parser
 
 

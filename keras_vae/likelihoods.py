@@ -363,10 +363,324 @@ class Gaussian(Likelihood):
         return config
 
 
+# -- heads for more kinds of data (Laplace, Beta, 8-bit, counts) ----------
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float)
+    ) or not value > 0:
+        raise ValueError(f"`{name}` must be a number > 0. Received: "
+                         f"{name}={value!r}")
+    return float(value)
+
+
+LAPLACE_SCALES = ("learned", "heteroscedastic")
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Laplace(Likelihood):
+    """Laplace p(x|z) = prod_i Laplace(x_i; mu_i, b): the L1 loss as a law.
+
+    log p(x|z) = sum_i [-|x_i - mu_i| / b - log(2 b)]. With a fixed b it is
+    the absolute error scaled by 1 / b plus a constant, as MSE is for the
+    Gaussian; its heavier tails make outlying pixels cost less.
+
+    Args:
+        scale: the scale b (the mean absolute deviation):
+            - a float > 0: fixed;
+            - "learned" (default): one trainable scalar, saved with the model;
+            - "heteroscedastic": the decoder outputs it (2 outputs per
+              dimension: location, then a softplus-transformed scale).
+        min_scale: float > 0, default 1e-3. Lower bound on b.
+    """
+
+    def __init__(self, scale="learned", min_scale=1e-3, **kwargs):
+        if isinstance(scale, str):
+            if scale not in LAPLACE_SCALES:
+                raise ValueError(
+                    f"Unknown Laplace scale {scale!r}. Expected a float > 0 "
+                    f"or one of {list(LAPLACE_SCALES)}."
+                )
+            self.scale = scale
+        else:
+            self.scale = _check_positive("scale", scale)
+        self.min_scale = _check_positive("min_scale", min_scale)
+        if self.scale == "heteroscedastic":
+            self.params_per_dim = 2
+        super().__init__(**kwargs)
+
+    def _create_weights(self, event_shape):
+        if self.scale == "learned":
+            self.log_scale = self.add_weight(
+                shape=(), initializer="zeros", name="log_scale"
+            )
+
+    def _loc_scale(self, params):
+        if self.scale == "heteroscedastic":
+            return params[..., 0], tf.nn.softplus(params[..., 1]) + (
+                self.min_scale)
+        if self.scale == "learned":
+            return params, tf.maximum(
+                tf.exp(tf.cast(self.log_scale, "float32")), self.min_scale
+            )
+        return params, tf.constant(self.scale, tf.float32)
+
+    def _base_distribution(self, params, x):
+        loc, scale = self._loc_scale(params)
+        return tfd.Laplace(loc=loc, scale=scale * tf.ones_like(loc),
+                           validate_args=self.validate_args)
+
+    def mean(self, params):
+        return self._loc_scale(self._reshape_params(params))[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "min_scale": self.min_scale})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Beta(Likelihood):
+    """Beta p(x|z) for x in the open interval (0, 1).
+
+    log p(x|z) = sum_i [(a_i - 1) log x_i + (b_i - 1) log(1 - x_i)
+    - log B(a_i, b_i)], with both concentrations output by the decoder
+    (2 outputs per dimension, softplus-transformed). The density is 0 or
+    infinite at exactly 0 and 1, so 8-bit images must be moved inside the
+    interval first, e.g. by uniform dequantization x = (255 x + u) / 256,
+    u ~ U(0, 1) (Theis et al. 2016).
+
+    Args:
+        min_concentration: float > 0, default 1e-2. Added to both
+            concentrations.
+    """
+
+    params_per_dim = 2
+    support = (0.0, 1.0, False)
+
+    def __init__(self, min_concentration=1e-2, **kwargs):
+        self.min_concentration = _check_positive(
+            "min_concentration", min_concentration
+        )
+        super().__init__(**kwargs)
+
+    def _concentrations(self, params):
+        a = tf.nn.softplus(params[..., 0]) + self.min_concentration
+        b = tf.nn.softplus(params[..., 1]) + self.min_concentration
+        return a, b
+
+    def _base_distribution(self, params, x):
+        a, b = self._concentrations(params)
+        return tfd.Beta(concentration1=a, concentration0=b,
+                        validate_args=self.validate_args)
+
+    def mean(self, params):
+        a, b = self._concentrations(self._reshape_params(params))
+        return a / (a + b)
+
+    def _support_hint(self):
+        return (
+            "The Beta density is 0 or infinite at exactly 0 and 1: move the "
+            "data inside (0, 1), e.g. dequantize 8-bit images with "
+            "x = (255 * x + u) / 256, u ~ U(0, 1), or use "
+            "likelihood='continuous_bernoulli' for data in [0, 1]."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"min_concentration": self.min_concentration})
+        return config
+
+
+class _EightBit(Likelihood):
+    """Base of the heads that score 8-bit data: x in {0, 1/255, ..., 1}."""
+
+    support = (0.0, 1.0, True)
+
+    def check_support(self, x):
+        super().check_support(x)
+        x = np.asarray(x)
+        off = np.abs(x * 255.0 - np.round(x * 255.0))
+        if np.any(off > 1e-2):
+            bad = int(np.sum(off > 1e-2))
+            raise ValueError(
+                f"The {self.name_for_errors()} likelihood scores 8-bit data "
+                "(values k / 255, k = 0..255), but "
+                f"{bad} values lie between levels. Quantize them with "
+                "np.round(x * 255) / 255, or use a density such as "
+                "likelihood='gaussian' for continuous data."
+            )
+
+    def _support_hint(self):
+        return ("Scale 8-bit pixels to [0, 1] by dividing uint8 values by "
+                "255.")
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class DiscretizedLogistic(_EightBit):
+    """(Mixture of) discretized logistic p(x|z) on 8-bit data (PixelCNN++).
+
+    Each pixel's mass is a logistic integrated over the bin of width 1/255
+    around its level, the end bins reaching to -inf and +inf (Salimans et
+    al. 2017). It is a probability, not a density, so -log p(x) / (D log 2)
+    is the bits per dimension of the 8-bit data.
+
+    Args:
+        num_components: int >= 1, default 1. Logistics per pixel; the
+            decoder outputs (logit, location, log-scale) for each, 3 per
+            component, or (location, log-scale) when there is one.
+        min_scale: float > 0, default 1e-4. Lower bound on the scales (in
+            [0, 1] units; a bin is 1/255 wide).
+    """
+
+    def __init__(self, num_components=1, min_scale=1e-4, **kwargs):
+        if isinstance(num_components, bool) or not isinstance(
+            num_components, int
+        ) or num_components < 1:
+            raise ValueError(
+                "`num_components` must be an int >= 1. Received: "
+                f"num_components={num_components!r}"
+            )
+        self.num_components = num_components
+        self.min_scale = _check_positive("min_scale", min_scale)
+        self.params_per_dim = 2 if num_components == 1 else 3 * num_components
+        super().__init__(**kwargs)
+
+    def _mixture_params(self, params):
+        # (..., params_per_dim) -> three (..., num_components) tensors.
+        n = self.num_components
+        if n == 1:
+            loc, raw_scale = params[..., :1], params[..., 1:]
+            logits = tf.zeros_like(loc)
+        else:
+            logits = params[..., :n]
+            loc = params[..., n:2 * n]
+            raw_scale = params[..., 2 * n:]
+        log_scale = tf.maximum(raw_scale, float(np.log(self.min_scale)))
+        return logits, loc, tf.exp(log_scale)
+
+    def _base_distribution(self, params, x):
+        from keras_vae import distributions as distributions_lib
+
+        logits, loc, scale = self._mixture_params(params)
+        return distributions_lib.DiscretizedLogisticMixture(
+            logits, loc, scale, validate_args=self.validate_args
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_components": self.num_components,
+                       "min_scale": self.min_scale})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Categorical(_EightBit):
+    """A free 256-way softmax p(x|z) per pixel on 8-bit data (PixelRNN).
+
+    The decoder outputs 256 logits per data dimension (van den Oord et al.
+    2016); log p(x|z) is minus the sparse categorical cross-entropy of the
+    level round(255 x). Expressive but large: 256 outputs per pixel.
+    """
+
+    params_per_dim = 256
+
+    def _base_distribution(self, params, x):
+        from keras_vae import distributions as distributions_lib
+
+        return distributions_lib.EightBitCategorical(
+            params, validate_args=self.validate_args
+        )
+
+    def mean(self, params):
+        from keras_vae import distributions as distributions_lib
+
+        probs = tf.nn.softmax(self._reshape_params(params), axis=-1)
+        return tf.reduce_sum(probs * distributions_lib.levels(), axis=-1)
+
+
+class _Counts(Likelihood):
+    support = (0.0, np.inf, True)
+    discrete = True
+
+    def _support_hint(self):
+        return (
+            "Count likelihoods take non-negative integers. For 8-bit images "
+            "in [0, 1] use np.round(x * 255) to get counts, or choose "
+            "likelihood='discretized_logistic' or 'categorical'."
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class Poisson(_Counts):
+    """Poisson p(x|z) for non-negative integer counts, from log-rates.
+
+    log p(x|z) = sum_i [x_i log(lambda_i) - lambda_i - log(x_i!)], with the
+    decoder outputting log(lambda_i). Its variance equals its mean; use
+    `NegativeBinomial` for over-dispersed counts.
+    """
+
+    def _base_distribution(self, params, x):
+        return tfd.Poisson(log_rate=params, validate_args=self.validate_args)
+
+    def mean(self, params):
+        return tf.exp(self._reshape_params(params))
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class NegativeBinomial(_Counts):
+    """Negative binomial p(x|z) for over-dispersed counts.
+
+    p(x) = Gamma(x + r) / (Gamma(r) x!) p^x (1 - p)^r, the number of
+    successes before r failures with success probability p. The decoder
+    outputs two numbers per dimension: r through a softplus (plus
+    `min_total_count`) and logit(p). Mean r p / (1 - p), variance
+    mean / (1 - p) >= mean.
+
+    Args:
+        min_total_count: float > 0, default 1e-3. Added to r.
+    """
+
+    params_per_dim = 2
+
+    def __init__(self, min_total_count=1e-3, **kwargs):
+        self.min_total_count = _check_positive(
+            "min_total_count", min_total_count
+        )
+        super().__init__(**kwargs)
+
+    def _count_logits(self, params):
+        total_count = tf.nn.softplus(params[..., 0]) + self.min_total_count
+        return total_count, params[..., 1]
+
+    def _base_distribution(self, params, x):
+        total_count, logits = self._count_logits(params)
+        return tfd.NegativeBinomial(
+            total_count=total_count, logits=logits,
+            validate_args=self.validate_args,
+        )
+
+    def mean(self, params):
+        total_count, logits = self._count_logits(self._reshape_params(params))
+        return total_count * tf.exp(logits)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"min_total_count": self.min_total_count})
+        return config
+
+
 _REGISTRY = {
     "bernoulli": Bernoulli,
     "continuous_bernoulli": ContinuousBernoulli,
     "gaussian": Gaussian,
+    "laplace": Laplace,
+    "beta": Beta,
+    "discretized_logistic": DiscretizedLogistic,
+    "categorical": Categorical,
+    "poisson": Poisson,
+    "negative_binomial": NegativeBinomial,
 }
 
 
@@ -417,9 +731,15 @@ def get(identifier):
 
 __all__ = [
     "Bernoulli",
+    "Beta",
+    "Categorical",
     "ContinuousBernoulli",
+    "DiscretizedLogistic",
     "Gaussian",
+    "Laplace",
     "Likelihood",
+    "NegativeBinomial",
+    "Poisson",
     "get",
     "names",
     "register",

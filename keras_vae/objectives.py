@@ -41,18 +41,90 @@ def gaussian_kl_per_dim(z_mean, z_log_var):
     return 0.5 * (tf.exp(z_log_var) + tf.square(z_mean) - 1.0 - z_log_var)
 
 
-def free_bits_kl(z_mean, z_log_var, free_bits):
+def free_bits_kl(z_mean, z_log_var, free_bits, groups=None):
     """The KL penalty with a floor of `free_bits` nats per latent dimension.
 
     The KL of each dimension is averaged over the batch first and the floor
     applied to that average (Kingma et al. 2016, eq. 15): below the floor the
     optimiser is not asked to shrink it further. Returns a scalar.
+
+    With `groups=G` the latent dimensions are split into G equal contiguous
+    groups and the floor applies to each group's summed KL instead (the
+    grouped form of the same equation); `groups=None` (default) is one group
+    per dimension.
     """
     kl_per_dim = tf.reduce_mean(
         gaussian_kl_per_dim(z_mean, z_log_var),
         axis=tuple(range(len(z_mean.shape) - 1)),
-    )
+    )  # (latent_dim,)
+    if groups is not None:
+        latent_dim = int(z_mean.shape[-1])
+        check_free_bits_groups(groups, latent_dim)
+        # (latent_dim,) -> (groups, latent_dim // groups) -> (groups,)
+        kl_per_dim = tf.reduce_sum(
+            tf.reshape(kl_per_dim, [groups, latent_dim // groups]), axis=-1
+        )
     return tf.reduce_sum(tf.maximum(kl_per_dim, free_bits))
+
+
+def check_free_bits_groups(groups, latent_dim=None):
+    """Raises ValueError unless `groups` is None or an int >= 1 dividing
+    `latent_dim` (when given)."""
+    if groups is None:
+        return None
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(
+            "`free_bits_groups` must be None (one group per latent "
+            f"dimension) or an int >= 1. Received: {groups!r}"
+        )
+    if latent_dim is not None and latent_dim % groups:
+        raise ValueError(
+            f"`free_bits_groups`={groups} does not divide latent_dim="
+            f"{latent_dim}: the latent dimensions are split into equal "
+            "contiguous groups. Choose a divisor of latent_dim."
+        )
+    return groups
+
+
+# Range of z_log_var inside which `soft_clamp_log_var` is the identity, and
+# the margin over which it saturates beyond it. exp(z_log_var) spans
+# [1e-13, 2.2e4] there, far wider than any useful posterior variance against
+# an N(0, I) prior; beyond it the exp() in the sampler, the KL and the
+# importance weights overflow (float16 overflows at exp(11), float32 at
+# exp(88)).
+Z_LOG_VAR_RANGE = (-30.0, 10.0)
+Z_LOG_VAR_SOFTNESS = 5.0
+
+
+def soft_clamp_log_var(z_log_var, low=Z_LOG_VAR_RANGE[0],
+                       high=Z_LOG_VAR_RANGE[1], softness=Z_LOG_VAR_SOFTNESS):
+    """Keeps z_log_var in (low - softness, high + softness), smoothly.
+
+    The identity on [low, high]; outside, `high + softness * tanh((v - high)
+    / softness)` (and the mirror image below `low`), whose value, slope (1)
+    and curvature (0) match the identity at the boundary. A model whose
+    z_log_var stays in [low, high] is unchanged, bit for bit; one that drifts
+    out gets a bounded variance and a gradient that fades instead of an
+    overflow.
+
+    Args:
+        z_log_var: tensor, any shape and float dtype.
+        low, high: floats, low < high. Defaults `Z_LOG_VAR_RANGE`.
+        softness: float > 0, width of the saturating margin.
+
+    Returns:
+        Tensor of the same shape and dtype.
+    """
+    z_log_var = tf.convert_to_tensor(z_log_var)
+    dtype = z_log_var.dtype
+    low = tf.constant(low, dtype)
+    high = tf.constant(high, dtype)
+    softness = tf.constant(softness, dtype)
+    above = high + softness * tf.tanh((z_log_var - high) / softness)
+    below = low + softness * tf.tanh((z_log_var - low) / softness)
+    return tf.where(
+        z_log_var > high, above, tf.where(z_log_var < low, below, z_log_var)
+    )
 
 
 def log_normal_diag(z, mean, log_var):

@@ -22,9 +22,12 @@ import time
 import keras
 import numpy as np
 
+from keras_vae import callbacks as callbacks_lib
 from keras_vae import datasets
+from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import plotting
+from keras_vae import resume
 from keras_vae import vae as vae_lib
 
 ARCHITECTURES = ("mlp", "conv")
@@ -50,6 +53,18 @@ class TrainConfig:
     max_train_examples: int = 0
     overwrite: bool = False
     verbose: str = "auto"
+    # Objective, stability, resumption and scale; checked by
+    # keras_vae.callbacks.check_train_options.
+    objective: str = "elbo"
+    free_bits: float = 0.0
+    warmup_steps: int = 0
+    cycle_steps: int = 0
+    clipnorm: float = 0.0
+    strategy: str = "default"
+    mixed_precision: str = "float32"
+    jit_compile: str = "auto"
+    save_freq: object = "epoch"
+    nan_guard: str = "rollback"
 
     def validate(self):
         """Raises ValueError naming the first bad setting."""
@@ -93,6 +108,7 @@ class TrainConfig:
                 "(model.keras). Choose another --out, or pass --overwrite "
                 "to replace it."
             )
+        callbacks_lib.check_train_options(self)
 
 
 def _write_json(path, obj):
@@ -110,6 +126,8 @@ def build_model(config, input_shape):
         beta=config.beta,
         num_samples=config.num_samples,
         seed=config.seed,
+        objective=config.objective,
+        free_bits=config.free_bits,
     )
     if config.arch == "mlp":
         return vae_lib.build_mlp_vae(
@@ -142,14 +160,33 @@ def train(config, callbacks=()):
         (model, metrics dict).
     """
     config.validate()
+    strategy = distribute.get_strategy(config.strategy)
+    # Workers other than the chief write their copies elsewhere.
+    config = dataclasses.replace(
+        config, run_dir=distribute.worker_run_dir(config.run_dir, strategy)
+    )
     keras.utils.set_random_seed(config.seed)
     (x_train, y_train), (x_test, y_test) = load_data(config)
-    model = build_model(config, x_train.shape[1:])
+    with strategy.scope(), distribute.dtype_policy(config.mixed_precision):
+        model = build_model(config, x_train.shape[1:])
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                config.learning_rate, global_clipnorm=config.clipnorm or None
+            ),
+            jit_compile=distribute.jit_compile_flag(config.jit_compile),
+        )
     # The grey training images are binarized on the fly under "dynamic";
     # the model checks the values it will actually see.
     model.check_data(x_train, "training data")
     x_test = model.check_data(x_test, "test data")
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    # Schedule, NaN guard, exact resumption from RUN_DIR/backup, TensorBoard.
+    steps_per_epoch = resume.steps_per_epoch(len(x_train), config.batch_size)
+    run_callbacks, backup = callbacks_lib.standard_callbacks(
+        config.run_dir, model=model, steps_per_epoch=steps_per_epoch,
+        warmup_steps=config.warmup_steps, cycle_steps=config.cycle_steps,
+        nan_guard=None if config.nan_guard == "off" else config.nan_guard,
+        save_freq=config.save_freq, images=x_test[:32],
+    )
 
     os.makedirs(os.path.join(config.run_dir, "figures"), exist_ok=True)
     protocol = datasets.describe_protocol(config.dataset, config.binarize)
@@ -157,10 +194,12 @@ def train(config, callbacks=()):
     config_dict["hidden_units"] = list(config.hidden_units)
     _write_json(os.path.join(config.run_dir, "config.json"), config_dict)
 
-    train_ds = datasets.make_dataset(
+    # Batch g of this stream depends only on (seed, g), so a resumed run
+    # sees the same data as an uninterrupted one (keras_vae.resume).
+    train_ds = resume.make_step_dataset(
         x_train, batch_size=config.batch_size,
         binarize="dynamic" if config.binarize == "dynamic" else None,
-        shuffle=True, seed=config.seed,
+        shuffle=True, seed=config.seed, start_step=backup.resume_step(),
     )
     test_ds = datasets.make_dataset(
         x_test, batch_size=max(config.batch_size, 500), shuffle=False
@@ -168,7 +207,9 @@ def train(config, callbacks=()):
     start = time.perf_counter()
     history = model.fit(
         train_ds, epochs=config.epochs, validation_data=test_ds,
-        callbacks=list(callbacks), verbose=config.verbose, shuffle=False,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=run_callbacks + list(callbacks), verbose=config.verbose,
+        shuffle=False,
     )
     seconds = time.perf_counter() - start
 

@@ -27,6 +27,9 @@ class Sampling(keras.layers.Layer):
         kl_weight: float >= 0, default 1.0. Initial weight of the KL loss.
         free_bits: float >= 0, default 0.0. KL floor per latent dimension
             (nats), applied to the batch-mean KL of that dimension.
+        free_bits_groups: int or None, default None. With an int G the floor
+            applies to each of G equal contiguous groups of latent
+            dimensions instead of to each dimension (Kingma et al. 2016).
         **kwargs: passed to `keras.layers.Layer`.
 
     Call args:
@@ -42,7 +45,8 @@ class Sampling(keras.layers.Layer):
         >>> z = Sampling(seed=1)([z_mean, z_log_var])
     """
 
-    def __init__(self, seed=None, kl_weight=1.0, free_bits=0.0, **kwargs):
+    def __init__(self, seed=None, kl_weight=1.0, free_bits=0.0,
+                 free_bits_groups=None, **kwargs):
         super().__init__(**kwargs)
         if seed is not None and not isinstance(seed, int):
             raise ValueError(
@@ -53,7 +57,7 @@ class Sampling(keras.layers.Layer):
                 "`kl_weight` must be a number >= 0. "
                 f"Received: kl_weight={kl_weight!r}"
             )
-        if not isinstance(free_bits, (int, float)) or free_bits < 0:
+        if not isinstance(free_bits, (int, float)) or not free_bits >= 0:
             raise ValueError(
                 "`free_bits` must be a number >= 0 (nats per latent "
                 f"dimension). Received: free_bits={free_bits!r}"
@@ -61,6 +65,9 @@ class Sampling(keras.layers.Layer):
         self.seed = seed
         self.initial_kl_weight = float(kl_weight)
         self.free_bits = float(free_bits)
+        self.free_bits_groups = objectives.check_free_bits_groups(
+            free_bits_groups
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.kl_weight = self.add_weight(
             shape=(),
@@ -96,7 +103,8 @@ class Sampling(keras.layers.Layer):
         if add_kl:
             if self.free_bits > 0.0:
                 kl = objectives.free_bits_kl(
-                    z_mean32, z_log_var32, self.free_bits
+                    z_mean32, z_log_var32, self.free_bits,
+                    groups=self.free_bits_groups,
                 )
             else:
                 kl = tf.reduce_mean(objectives.gaussian_kl(z_mean32, z_log_var32))
@@ -104,9 +112,7 @@ class Sampling(keras.layers.Layer):
         shape = tf.shape(z_mean)
         if num_samples > 1:
             shape = tf.concat([[num_samples], shape], axis=0)
-        eps = keras.random.normal(
-            shape, dtype=z_mean.dtype, seed=self.seed_generator
-        )
+        eps = _normal_noise(shape, z_mean.dtype, self.seed_generator)
         return z_mean + tf.exp(0.5 * z_log_var) * eps
 
     def _stored_variables(self):
@@ -136,6 +142,27 @@ class Sampling(keras.layers.Layer):
                 "seed": self.seed,
                 "kl_weight": self.initial_kl_weight,
                 "free_bits": self.free_bits,
+                "free_bits_groups": self.free_bits_groups,
             }
         )
         return config
+
+
+def _normal_noise(shape, dtype, seed_generator):
+    """eps ~ N(0, I) from `seed_generator`, different on every replica.
+
+    Under `tf.distribute` each replica holds its own copy of the generator's
+    state, all equal, so a plain draw would give every replica the same eps
+    for its slice of the global batch (correlated noise). Folding the replica
+    id into the seed decorrelates them. With a single replica the draw is
+    exactly `keras.random.normal`'s, so single-device runs are unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return keras.random.normal(shape, dtype=dtype, seed=seed_generator)
+    seed = seed_generator.next()
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
+    seed = tf.random.experimental.stateless_fold_in(
+        seed, context.replica_id_in_sync_group
+    )
+    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)

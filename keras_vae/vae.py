@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import objectives
@@ -61,6 +62,12 @@ class VAE(keras.Model):
         seed: int or None. Seed of the sampling noise.
         objective: "elbo" (default) or "iwae".
         free_bits: float >= 0, default 0. KL floor per latent dimension.
+        free_bits_groups: int or None. Apply the floor to this many equal
+            groups of latent dimensions instead (Kingma et al. 2016).
+
+    z_log_var passes through `objectives.soft_clamp_log_var`, the identity
+    on [-30, 10] that saturates smoothly beyond, so a diverging encoder
+    cannot overflow exp(z_log_var); inside that range nothing changes.
 
     Example:
         >>> vae = build_mlp_vae((28, 28, 1), latent_dim=2)
@@ -78,6 +85,7 @@ class VAE(keras.Model):
         seed=None,
         objective="elbo",
         free_bits=0.0,
+        free_bits_groups=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +113,13 @@ class VAE(keras.Model):
             beta < 0
         ):
             raise ValueError(f"`beta` must be a number >= 0. Received: {beta!r}")
+        if objective == "iwae" and (beta != 1.0 or free_bits):
+            raise ValueError(
+                "beta and free bits weight and floor the KL term of the ELBO, "
+                "but the IWAE bound has no separate KL term. Received: "
+                f"objective='iwae', beta={beta!r}, free_bits={free_bits!r}. "
+                "Use objective='elbo' with them, or leave them at 1 and 0."
+            )
         self.encoder = encoder
         self.decoder = decoder
         self.event_shape = tuple(int(d) for d in encoder.input_shape[1:])
@@ -117,9 +132,12 @@ class VAE(keras.Model):
         self.seed = seed
         self.objective = objective
         self.free_bits = float(free_bits)
+        self.free_bits_groups = free_bits_groups
         self.sampler = Sampling(
-            seed=seed, kl_weight=beta, free_bits=free_bits, name="sampling"
+            seed=seed, kl_weight=beta, free_bits=free_bits,
+            free_bits_groups=free_bits_groups, name="sampling",
         )
+        objectives.check_free_bits_groups(free_bits_groups, self.latent_dim)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(
             name="reconstruction_loss"
@@ -193,6 +211,7 @@ class VAE(keras.Model):
         num_samples = num_samples or self.num_samples
         x = tf.cast(x, "float32")
         z_mean, z_log_var = self.encoder(x, training=training)
+        z_log_var = objectives.soft_clamp_log_var(z_log_var)
         use_iwae = self.objective == "iwae"
         z = self.sampler(
             [z_mean, z_log_var], num_samples=num_samples,
@@ -233,6 +252,7 @@ class VAE(keras.Model):
         """Reconstructions: the mean of p(x|z), z sampled when training and
         z = z_mean otherwise. Adds the KL term to `self.losses`."""
         z_mean, z_log_var = self.encoder(inputs, training=training)
+        z_log_var = objectives.soft_clamp_log_var(z_log_var)
         z = self.sampler([z_mean, z_log_var], training=training)
         if not training:
             z = z_mean
@@ -256,7 +276,7 @@ class VAE(keras.Model):
         )
         self.kl_loss_tracker.update_state(tf.reduce_mean(terms["kl"]))
         self.elbo_tracker.update_state(tf.reduce_mean(terms["elbo"]))
-        return {m.name: m.result() for m in self.metrics}
+        return distribute.step_logs({m.name: m.result() for m in self.metrics})
 
     def train_step(self, data):
         x = self._unpack(data)
@@ -271,6 +291,11 @@ class VAE(keras.Model):
             if hasattr(self.optimizer, "scale_loss"):
                 scaled = self.optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, self.trainable_weights)
+        # Keras clips each replica's share before summing; clip the global
+        # gradient instead (a no-op with one replica or no global_clipnorm).
+        grads = distribute.clip_global_norm_across_replicas(
+            grads, self.optimizer
+        )
         self.optimizer.apply(grads, self.trainable_weights)
         return self._update_metrics(terms, loss)
 
@@ -378,7 +403,9 @@ class VAE(keras.Model):
                 self._batches(x, batch_size)]
         return (
             np.concatenate([np.asarray(o[0]) for o in outs]),
-            np.concatenate([np.asarray(o[1]) for o in outs]),
+            np.concatenate([
+                np.asarray(objectives.soft_clamp_log_var(o[1])) for o in outs
+            ]),
         )
 
     def decode(self, z):
@@ -505,6 +532,7 @@ class VAE(keras.Model):
                 "seed": self.seed,
                 "objective": self.objective,
                 "free_bits": self.free_bits,
+                "free_bits_groups": self.free_bits_groups,
             }
         )
         return config

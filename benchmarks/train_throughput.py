@@ -1,0 +1,322 @@
+"""Benchmark `train_throughput`: training examples/s of keras_vae against two baselines.
+
+    .venv/bin/python benchmarks/train_throughput.py --arch mlp --steps 600 --repeats 2
+    .venv/bin/python benchmarks/train_throughput.py --arch all --steps 600 --repeats 3 \
+        --steps-per-execution 1 50
+
+Implementations, same architecture, data (MNIST train, grey values x / 255,
+Bernoulli cross-entropy), batch 100, Adam(1e-3) and number of steps:
+
+- keras_vae    `kv.build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))` or
+               `kv.build_conv_vae((28, 28, 1), 2)`, `fit` on
+               `kv.datasets.make_dataset(x, batch_size=100, binarize=None)`.
+- plain_keras  baseline (a), benchmarks/baselines/plain_keras_vae.py: the
+               keras.io way (custom train_step with a GradientTape, fit on a
+               numpy array).
+- pythae       baseline (b), benchmarks/baselines/pythae_vae.py: Pythae 0.1.2
+               on PyTorch 2.13 (CPU) through its BaseTrainer, run in
+               benchmarks/_envs/pythae (bash benchmarks/setup_pythae_env.sh).
+
+Each run is a fresh subprocess (no shared threads, memory or compiled state),
+the implementations alternate within each repeat (the order rotates from
+repeat to repeat), and each run times `--steps` steps after a warm-up that
+holds tracing/compilation (see benchmarks/_keras_timing.py and pythae_vae.py).
+Before each run the harness waits for the shared 2-core machine to be quiet,
+and it records how much CPU other processes took during the run: runs above
+`--max-others` are marked "contended" and left out of the medians.
+
+Prints a table (median examples/s, seconds per 600-step MNIST epoch, ratios to
+keras_vae) and writes everything to benchmarks/_out/train_throughput-<time>.json.
+If keras_vae cannot be imported the baselines still run, with a note.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH_DIR = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import _common  # noqa: E402
+
+IMPLS = ("keras_vae", "plain_keras", "pythae")
+ARCHS = ("mlp", "conv")
+LATENT_DIM = {"mlp": 50, "conv": 2}
+
+
+# --------------------------------------------------------------------------
+# Worker: keras_vae, run as `train_throughput.py --worker keras_vae ...` so
+# that it gets a process of its own like the two baselines.
+
+
+def keras_vae_worker(args):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    try:
+        import keras_vae as kv
+    except Exception as e:  # any import failure: the harness reports it and goes on
+        _common.emit({"impl": "keras_vae", "arch": args.arch,
+                      "error": f"import keras_vae failed: {type(e).__name__}: {e}"})
+        return
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from _keras_timing import timed_fit
+
+    spe = args.steps_per_execution[0]  # one value per worker
+    warmup_steps = args.warmup_steps or max(50, 2 * spe)
+    bs = args.batch_size
+    x = _common.load_mnist_grey(args.data).reshape(-1, 28, 28, 1)
+    keras.utils.set_random_seed(args.seed)
+    try:
+        if args.arch == "mlp":
+            model = kv.build_mlp_vae((28, 28, 1), LATENT_DIM["mlp"], hidden_units=(200, 200),
+                                     likelihood="bernoulli", seed=args.seed)
+        else:
+            model = kv.build_conv_vae((28, 28, 1), LATENT_DIM["conv"], likelihood="bernoulli",
+                                      seed=args.seed)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+                      steps_per_execution=spe)
+        ds_warm = kv.datasets.make_dataset(x[: warmup_steps * bs], batch_size=bs,
+                                           binarize=None, seed=args.seed)
+        ds_timed = kv.datasets.make_dataset(x[: args.steps * bs], batch_size=bs,
+                                            binarize=None, seed=args.seed)
+        result = timed_fit(model, warmup_fit=dict(x=ds_warm, epochs=1),
+                           timed_fit_kwargs=dict(x=ds_timed, epochs=1),
+                           steps=args.steps, batch_size=bs)
+    except Exception as e:
+        _common.emit({"impl": "keras_vae", "arch": args.arch,
+                      "error": f"keras_vae run failed: {type(e).__name__}: {e}"})
+        raise
+    result.update(
+        impl="keras_vae", arch=args.arch, latent_dim=LATENT_DIM[args.arch], batch_size=bs,
+        steps_per_execution=spe, warmup_steps=warmup_steps,
+        num_params=int(model.count_params()),
+        peak_rss_mib=_common.peak_rss_mib(),
+        versions={"keras_vae": getattr(kv, "__version__", "?"), "tensorflow": tf.__version__,
+                  "keras": keras.__version__, "numpy": np.__version__},
+    )
+    _common.emit(result)
+
+
+# --------------------------------------------------------------------------
+# Harness.
+
+
+def command_for(impl, arch, args, spe):
+    common = ["--arch", arch, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    if args.data:
+        common += ["--data", args.data]
+    common += ["--seed", str(args.seed)]
+    if impl == "keras_vae":
+        cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", "keras_vae",
+               *common, "--steps-per-execution", str(spe)]
+    elif impl == "plain_keras":
+        cmd = [sys.executable, str(BENCH_DIR / "baselines" / "plain_keras_vae.py"),
+               *common, "--steps-per-execution", str(spe)]
+    elif impl == "pythae":
+        cmd = [str(args.pythae_python), str(BENCH_DIR / "baselines" / "pythae_vae.py"),
+               "train", *common]
+    else:
+        raise ValueError(f"Unknown impl {impl!r}. Expected one of {list(IMPLS)}.")
+    if args.warmup_steps and impl != "pythae":
+        cmd += ["--warmup-steps", str(args.warmup_steps)]
+    elif impl == "pythae":
+        cmd += ["--warmup-steps", str(args.warmup_steps or 50)]
+    return cmd
+
+
+def run_one(cmd, args, label):
+    """Run one worker; return its result dict with contention figures added."""
+    waited, busy, quiet = _common.wait_for_quiet(
+        threshold=args.quiet_threshold, timeout=args.wait_quiet, log=print)
+    ticks = _common.clock_ticks()
+    ncpu = os.cpu_count() or 1
+    cpu0 = _common.cpu_times()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                          cwd=BENCH_DIR.parent)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1 = _common.cpu_times()
+    result = _common.parse_result(proc.stdout)
+    if result is None:
+        tail = (proc.stderr or "")[-2000:]
+        result = {"error": f"{label}: exit {proc.returncode}, no result line.\n{tail}"}
+    child_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    if cpu0 and cpu1:
+        all_busy = (cpu1[0] - cpu0[0]) / ticks
+        others = max(0.0, all_busy - child_cpu)
+        result["others_cpu_fraction"] = others / (wall * ncpu)
+    result.update(
+        process_wall_seconds=wall,
+        process_cpu_seconds=child_cpu,
+        quiet_wait_seconds=waited,
+        busy_before=busy,
+        quiet_before=quiet,
+        command=" ".join(pathlib.Path(c).name if i == 0 else c for i, c in enumerate(cmd)),
+    )
+    result["contended"] = (not quiet) or result.get("others_cpu_fraction", 0.0) > args.max_others
+    return result
+
+
+def summarise(runs, key):
+    good = [r for r in runs if "error" not in r and not r["contended"]]
+    vals = [r[key] for r in good]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def versions_here():
+    out = {"python": sys.version.split()[0]}
+    for mod in ("tensorflow", "keras", "numpy", "tensorflow_probability"):
+        try:
+            from importlib.metadata import version
+
+            out[mod] = version(mod.replace("_", "-"))
+        except Exception:
+            pass
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=(*ARCHS, "all"), default="all")
+    parser.add_argument("--steps", type=int, default=600,
+                        help="timed steps per run (600 = one MNIST epoch at batch 100)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1],
+                        help="Keras steps_per_execution values; each is its own row")
+    parser.add_argument("--impls", default=",".join(IMPLS),
+                        help=f"comma-separated subset of {','.join(IMPLS)}")
+    parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--data", default=None, help="path to mnist.npz")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--pythae-python", default=str(_common.PYTHAE_PYTHON))
+    parser.add_argument("--quiet-threshold", type=float, default=0.15,
+                        help="CPU busy fraction under which the machine counts as quiet")
+    parser.add_argument("--wait-quiet", type=float, default=600,
+                        help="longest wait for a quiet machine before each run, seconds")
+    parser.add_argument("--max-others", type=float, default=0.10,
+                        help="runs where other processes took more than this fraction "
+                             "of the CPUs are marked contended and left out of medians")
+    parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/_out/...)")
+    parser.add_argument("--worker", choices=("keras_vae",), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        return keras_vae_worker(args)
+
+    archs = ARCHS if args.arch == "all" else (args.arch,)
+    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    for impl in impls:
+        if impl not in IMPLS:
+            parser.error(f"unknown impl {impl!r}; expected a subset of {','.join(IMPLS)}")
+    if "pythae" in impls and not pathlib.Path(args.pythae_python).exists():
+        print(f"NOTE: {args.pythae_python} not found; run `bash benchmarks/setup_pythae_env.sh`."
+              " Skipping pythae.")
+        impls.remove("pythae")
+    if args.steps * args.batch_size > _common.MNIST_TRAIN_SIZE:
+        parser.error("steps * batch_size must be at most 60000 (one pass over MNIST train)")
+
+    # Rows: (impl, spe); pythae has no steps_per_execution.
+    rows = []
+    for impl in impls:
+        if impl == "pythae":
+            rows.append((impl, None))
+        else:
+            rows += [(impl, spe) for spe in args.steps_per_execution]
+
+    machine = _common.machine_info()
+    print(f"train_throughput: {machine['cpu_model']} ({machine['cpu_cores']} cores), "
+          f"{machine['date']}; steps={args.steps}, batch={args.batch_size}, "
+          f"repeats={args.repeats}")
+    runs = []
+    keras_vae_broken = None
+    for arch in archs:
+        for rep in range(args.repeats):
+            order = rows[rep % len(rows):] + rows[: rep % len(rows)]
+            for impl, spe in order:
+                if impl == "keras_vae" and keras_vae_broken:
+                    continue
+                label = f"{arch}/{impl}" + (f"/spe={spe}" if spe else "") + f"/rep{rep}"
+                print(f"- {label} ...", flush=True)
+                r = run_one(command_for(impl, arch, args, spe), args, label)
+                r.update(arch=arch, impl=impl, steps_per_execution=spe, repeat=rep)
+                runs.append(r)
+                if "error" in r:
+                    print(f"  ERROR: {r['error'].strip().splitlines()[0]}")
+                    if impl == "keras_vae" and r["error"].startswith("import keras_vae failed"):
+                        keras_vae_broken = r["error"]
+                        print("  NOTE: keras_vae cannot be imported; running the baselines only.")
+                else:
+                    flag = "  CONTENDED (left out)" if r["contended"] else ""
+                    print(f"  {r['examples_per_s']:9.0f} examples/s  "
+                          f"{r['s_per_mnist_epoch']:7.2f} s/epoch  "
+                          f"others used {r.get('others_cpu_fraction', 0):.0%} of CPU{flag}",
+                          flush=True)
+
+    # Table.
+    summary = []
+    print()
+    print(f"{'arch':5} {'implementation':22} {'examples/s (median [min-max], n)':36} "
+          f"{'s/epoch':>8} {'keras_vae ÷ this':>16}")
+    for arch in archs:
+        ref = {}
+        for impl, spe in rows:
+            sel = [r for r in runs if r["arch"] == arch and r["impl"] == impl
+                   and r["steps_per_execution"] == spe]
+            s = summarise(sel, "examples_per_s")
+            summary.append({"arch": arch, "impl": impl, "steps_per_execution": spe,
+                            "examples_per_s": s,
+                            "s_per_mnist_epoch": (_common.MNIST_TRAIN_SIZE / s["median"]
+                                                  if s else None)})
+            if impl == "keras_vae" and s:
+                ref[spe] = s["median"]
+        for row in [x for x in summary if x["arch"] == arch]:
+            impl, spe, s = row["impl"], row["steps_per_execution"], row["examples_per_s"]
+            name = impl + (f" (spe={spe})" if spe else "")
+            # keras_vae is compared with the baseline at the same spe; pythae with spe=1.
+            kv_ref = ref.get(spe if spe else 1)
+            ratio = kv_ref / s["median"] if (s and kv_ref) else None
+            row["keras_vae_speedup"] = ratio
+            if s:
+                cell = f"{s['median']:8.0f} [{s['min']:.0f}-{s['max']:.0f}], {s['n']}"
+                print(f"{arch:5} {name:22} {cell:36} {row['s_per_mnist_epoch']:8.2f} "
+                      f"{(f'{ratio:.2f}x' if ratio else '-'):>16}")
+            else:
+                print(f"{arch:5} {name:22} {'no valid run':36} {'-':>8} {'-':>16}")
+    if keras_vae_broken:
+        print(f"\nNOTE: keras_vae was not measured: {keras_vae_broken}")
+
+    _common.OUT_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = pathlib.Path(args.out) if args.out else _common.OUT_DIR / f"train_throughput-{stamp}.json"
+    out.write_text(json.dumps({
+        "benchmark": "train_throughput",
+        "command": " ".join([pathlib.Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "args": vars(args),
+        "machine": machine,
+        "versions": versions_here(),
+        "summary": summary,
+        "runs": runs,
+    }, indent=2, default=str))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""A training data stream that a resumed run can re-enter at any step.
+
+For a run killed and restarted to end with the same weights as one that
+was not, every random choice must be a function of where training is, not
+of how it got there. The model side is covered by the backup (weights,
+optimizer state with the step counter, the `Sampling` layer's seed state;
+see `keras_vae.callbacks.BackupAndRestore`). The data side is this module:
+the batch of global step g is a pure function of (seed, g),
+
+    epoch e = g // steps_per_epoch,  batch b = g % steps_per_epoch
+    order of epoch e     = a permutation drawn from (seed, e)
+    batch g              = x[order[b * batch_size : (b + 1) * batch_size]]
+    dynamic binarization = Bernoulli(batch g) drawn from (seed, g)
+
+(stateless TensorFlow random ops), so a stream started at step g yields
+exactly what an uninterrupted stream yields from step g on. By contrast a
+`tf.data` shuffle with `reshuffle_each_iteration` draws the order of its
+k-th pass from how many passes came before, which a restarted process does
+not know.
+
+    backup = keras_vae.callbacks.BackupAndRestore(f"{run_dir}/backup")
+    stream = make_step_dataset(x_train, 100, binarize="dynamic", seed=0,
+                               start_step=backup.resume_step())
+    vae.fit(stream, epochs=10, callbacks=[backup],
+            steps_per_epoch=steps_per_epoch(len(x_train), 100))
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+_SHUFFLE_STREAM = 1  # fold-in tags keep the two uses of the seed apart
+_BINARIZE_STREAM = 2
+
+
+def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
+    """Number of batches in one pass over `num_examples` examples."""
+    for name, value in (("num_examples", num_examples),
+                        ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(
+            value, numbers.Integral
+        ) or value < 1:
+            raise ValueError(
+                f"`{name}` must be an int >= 1. Received: {name}={value!r}"
+            )
+    if drop_remainder:
+        if num_examples < batch_size:
+            raise ValueError(
+                f"drop_remainder=True with {num_examples} examples and "
+                f"batch_size={batch_size} leaves no batch at all."
+            )
+        return num_examples // batch_size
+    return -(-num_examples // batch_size)
+
+
+def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
+                      start_step=0, drop_remainder=False):
+    """An infinite `tf.data` stream whose batch g depends only on (seed, g).
+
+    Args:
+        x: array (N, ...) of float32 examples (grey pixels in [0, 1] for
+            binarize="dynamic").
+        batch_size: int >= 1, default 100. The global batch size: under a
+            `tf.distribute` strategy each global batch is split over the
+            replicas.
+        binarize: None (examples as given) or "dynamic": a fresh
+            x ~ Bernoulli(pixel) draw for every batch (Burda et al. 2016's
+            protocol), from (seed, g).
+        shuffle: bool, default True. A new order every epoch, from
+            (seed, epoch); False keeps the order of x.
+        seed: int in [0, 2**31 - 1], default 0.
+        start_step: int >= 0, default 0. The first global step the stream
+            yields; pass `BackupAndRestore.resume_step()` to resume.
+        drop_remainder: bool, default False. Drop the smaller last batch
+            of every epoch.
+
+    Returns:
+        `tf.data.Dataset` of float32 batches (b, ...), infinite: give `fit`
+        `steps_per_epoch=steps_per_epoch(len(x), batch_size)`.
+
+    Raises:
+        ValueError: bad batch_size, binarize, seed or start_step, empty or
+            non-finite x, values outside [0, 1] with binarize="dynamic".
+    """
+    if binarize not in (None, "none", "dynamic"):
+        raise ValueError(
+            f"Unknown binarize mode {binarize!r} for the training stream. "
+            "Expected None or 'dynamic' (static and threshold binarization "
+            "are done once, by keras_vae.datasets.load)."
+        )
+    if isinstance(seed, bool) or not isinstance(
+        seed, numbers.Integral
+    ) or not 0 <= seed < 2**31:
+        raise ValueError(
+            f"`seed` must be an int in [0, 2**31 - 1]. Received: seed={seed!r}"
+        )
+    if isinstance(start_step, bool) or not isinstance(
+        start_step, numbers.Integral
+    ) or start_step < 0:
+        raise ValueError(
+            "`start_step` must be an int >= 0. Received: "
+            f"start_step={start_step!r}"
+        )
+    if isinstance(x, tuple):
+        raise ValueError(
+            "make_step_dataset takes the examples only (a VAE has no "
+            f"targets). Received a tuple of length {len(x)}."
+        )
+    x = np.asarray(x, dtype="float32")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(
+            f"make_step_dataset needs at least one example. Received x of "
+            f"shape {x.shape}."
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
+            "clean the data first."
+        )
+    if binarize == "dynamic" and (x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError(
+            "binarize='dynamic' treats values as probabilities, so they must "
+            f"lie in [0, 1]; x has values in [{x.min():g}, {x.max():g}]."
+        )
+    n = int(x.shape[0])
+    steps = steps_per_epoch(n, batch_size, drop_remainder)
+    start_epoch, start_batch = divmod(int(start_step), steps)
+    key = tf.constant([int(seed), 0], tf.int64)
+    shuffle_key = tf.random.experimental.stateless_fold_in(
+        key, _SHUFFLE_STREAM
+    )
+    binarize_key = tf.random.experimental.stateless_fold_in(
+        key, _BINARIZE_STREAM
+    )
+    data = tf.constant(x)
+
+    def epoch_indices(epoch):
+        # epoch: int64 scalar -> dataset of (global step, example indices).
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64),
+                seed=tf.random.experimental.stateless_fold_in(
+                    shuffle_key, epoch
+                ),
+            )
+        else:
+            order = tf.range(n, dtype=tf.int64)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(
+            batch_size, drop_remainder=drop_remainder
+        )
+        return batches.enumerate().map(
+            lambda b, idx: (epoch * steps + b, idx)
+        )
+
+    def load(step, idx):
+        batch = tf.gather(data, idx)  # (b, ...)
+        if binarize == "dynamic":
+            uniform = tf.random.stateless_uniform(
+                tf.shape(batch),
+                seed=tf.random.experimental.stateless_fold_in(
+                    binarize_key, step
+                ),
+            )
+            batch = tf.cast(uniform < batch, batch.dtype)
+        return batch
+
+    stream = (
+        tf.data.Dataset.counter(start_epoch)
+        .flat_map(epoch_indices)
+        .skip(start_batch)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    # Every worker builds the same stream; each takes its share of every
+    # global batch (no file sources to shard by).
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
