@@ -190,11 +190,46 @@ def wait_for_quiet(threshold=0.15, quiet_seconds=3, timeout=600, log=print):
         if waited >= timeout:
             return waited, busy, False
         if not announced and waited > 5:
-            log(f"  waiting for a quiet machine (CPU {busy:.0%} busy; other processes "
-                f"are running; up to {timeout:.0f} s)")
+            log(f"  waiting for a quiet machine (other processes are using the CPUs; "
+                f"up to {timeout:.0f} s)", flush=True)
             announced = True
         busy = busy_fraction(1.0)
 
 
 def clock_ticks():
     return os.sysconf("SC_CLK_TCK")
+
+
+class ContentionMeter:
+    """Measures, over a `with` block, the CPU share that *other* processes took.
+
+    others_cpu_fraction = (all CPUs' busy time - this process's CPU time)
+                          / (wall time x number of CPUs)
+    0 on a quiet machine; 0.5 means others held one of two cores throughout.
+    """
+
+    def __enter__(self):
+        import time
+
+        self._cpu0 = cpu_times()
+        self._self0 = _self_cpu_seconds()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        import time
+
+        wall = time.perf_counter() - self._t0
+        cpu1 = cpu_times()
+        own = _self_cpu_seconds() - self._self0
+        if self._cpu0 is None or cpu1 is None or wall <= 0:
+            self.others_cpu_fraction = None
+        else:
+            all_busy = (cpu1[0] - self._cpu0[0]) / clock_ticks()
+            self.others_cpu_fraction = max(0.0, all_busy - own) / (wall * (os.cpu_count() or 1))
+        return False
+
+
+def _self_cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime

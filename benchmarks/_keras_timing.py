@@ -15,7 +15,7 @@ import time
 
 import keras
 
-from _common import throughput
+from _common import ContentionMeter, throughput
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -49,7 +49,8 @@ def timed_fit(model, warmup_fit, timed_fit_kwargs, steps, batch_size, verbose=0)
 
     timer = EpochTimer()
     t0 = time.perf_counter()
-    history = model.fit(verbose=verbose, callbacks=[timer], **timed_fit_kwargs)
+    with ContentionMeter() as meter:
+        history = model.fit(verbose=verbose, callbacks=[timer], **timed_fit_kwargs)
     fit_wall_s = time.perf_counter() - t0
 
     epoch_s = timer.end[0] - timer.begin[0]
@@ -57,6 +58,7 @@ def timed_fit(model, warmup_fit, timed_fit_kwargs, steps, batch_size, verbose=0)
     result.update(
         warmup_seconds=warmup_s,
         timed_fit_wall_seconds=fit_wall_s,
+        others_cpu_fraction_timed=meter.others_cpu_fraction,
         final_metrics={k: float(v[-1]) for k, v in history.history.items()},
     )
     return result

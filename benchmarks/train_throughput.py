@@ -166,12 +166,17 @@ def run_one(cmd, args, label):
         quiet_before=quiet,
         command=" ".join(pathlib.Path(c).name if i == 0 else c for i, c in enumerate(cmd)),
     )
-    result["contended"] = (not quiet) or result.get("others_cpu_fraction", 0.0) > args.max_others
+    # The worker's own figure covers just the timed span; the harness's, the whole process.
+    timed = result.get("others_cpu_fraction_timed")
+    others = timed if timed is not None else result.get("others_cpu_fraction", 0.0)
+    result["others_cpu_fraction_used"] = others
+    result["contended"] = (not quiet) or others > args.max_others
     return result
 
 
 def summarise(runs, key):
-    good = [r for r in runs if "error" not in r and not r["contended"]]
+    good = [r for r in runs if "error" not in r and not r["contended"]
+            and not r.get("discarded")]
     vals = [r[key] for r in good]
     if not vals:
         return None
@@ -213,6 +218,8 @@ def main(argv=None):
     parser.add_argument("--max-others", type=float, default=0.10,
                         help="runs where other processes took more than this fraction "
                              "of the CPUs are marked contended and left out of medians")
+    parser.add_argument("--retry-contended", type=int, default=2,
+                        help="run a contended run again, at most this many times")
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/_out/...)")
     parser.add_argument("--worker", choices=("keras_vae",), help=argparse.SUPPRESS)
@@ -256,6 +263,16 @@ def main(argv=None):
                 label = f"{arch}/{impl}" + (f"/spe={spe}" if spe else "") + f"/rep{rep}"
                 print(f"- {label} ...", flush=True)
                 r = run_one(command_for(impl, arch, args, spe), args, label)
+                for retry in range(args.retry_contended):
+                    if "error" in r or not r["contended"]:
+                        break
+                    print(f"  contended ({r['examples_per_s']:.0f} examples/s, others used "
+                          f"{r['others_cpu_fraction_used']:.0%} of CPU); running it again",
+                          flush=True)
+                    r["discarded"] = True
+                    r.update(arch=arch, impl=impl, steps_per_execution=spe, repeat=rep)
+                    runs.append(r)
+                    r = run_one(command_for(impl, arch, args, spe), args, label)
                 r.update(arch=arch, impl=impl, steps_per_execution=spe, repeat=rep)
                 runs.append(r)
                 if "error" in r:
@@ -267,7 +284,7 @@ def main(argv=None):
                     flag = "  CONTENDED (left out)" if r["contended"] else ""
                     print(f"  {r['examples_per_s']:9.0f} examples/s  "
                           f"{r['s_per_mnist_epoch']:7.2f} s/epoch  "
-                          f"others used {r.get('others_cpu_fraction', 0):.0%} of CPU{flag}",
+                          f"others used {r['others_cpu_fraction_used']:.0%} of CPU{flag}",
                           flush=True)
 
     # Table.

@@ -161,10 +161,13 @@ def main():
             bits = -ll.mean / (D * math.log(2))
         else:
             bits = -(ll.mean - D * math.log(256)) / (D * math.log(2))
+        z_mean, _ = vae.encode(x_eval)
+        _, active = evaluation.active_units(z_mean)
         rows.append({"likelihood": name, "scored_on": (
             "y (dequantized)" if dequantized else "x (8-bit levels)"),
             "log_likelihood": ll.mean, "stderr": ll.stderr,
-            "elbo": float(np.mean(ll.elbo)), "bits_per_dim_8bit": bits})
+            "elbo": float(np.mean(ll.elbo)), "kl": float(np.mean(ll.kl)),
+            "active_units": int(active.sum()), "bits_per_dim_8bit": bits})
         pictures.append((name, vae.reconstruct(x_eval[:8]),
                          vae.sample(8, seed=args.seed)))
 
@@ -179,16 +182,18 @@ def main():
 
 
 def table(rows):
-    lines = [f"{'likelihood':<26}{'scored on':<19}{'log p (nats)':>13}"
-             f"{'+-':>6}{'ELBO':>10}{'bits/dim (8-bit)':>18}",
-             "-" * 92]
+    lines = [f"{'likelihood':<24}{'scored on':<18}{'log p (nats)':>13}"
+             f"{'+-':>6}{'ELBO':>9}{'KL':>7}{'active':>8}"
+             f"{'bits/dim (8-bit)':>22}",
+             "-" * 107]
     for r in rows:
         bits = ("n/a (not normalised)" if r["bits_per_dim_8bit"] is None
                 else f"{r['bits_per_dim_8bit']:.3f}")
         lines.append(
-            f"{r['likelihood']:<26}{r['scored_on']:<19}"
+            f"{r['likelihood']:<24}{r['scored_on']:<18}"
             f"{r['log_likelihood']:>13.1f}{r['stderr']:>6.1f}"
-            f"{r['elbo']:>10.1f}{bits:>20}")
+            f"{r['elbo']:>9.1f}{r['kl']:>7.1f}{r['active_units']:>8d}"
+            f"{bits:>22}")
     lines.append(
         "Densities: bits/dim = -(log p(y) - 784 log 256) / (784 log 2), an "
         "upper bound on the 8-bit model's; discretized logistic: "

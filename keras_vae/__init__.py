@@ -17,11 +17,14 @@ if _keras.backend.backend() != "tensorflow":
         "~/.keras/keras.json) and import keras_vae again."
     )
 
+from keras_vae import callbacks  # noqa: E402
 from keras_vae import datasets  # noqa: E402
+from keras_vae import distribute  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
+from keras_vae import resume  # noqa: E402
 from keras_vae import serving  # noqa: E402
 from keras_vae.export import export_saved_model  # noqa: E402
 from keras_vae.networks import build_conv_decoder  # noqa: E402
@@ -44,11 +47,14 @@ __all__ = [
     "build_mlp_decoder",
     "build_mlp_encoder",
     "build_mlp_vae",
+    "callbacks",
     "datasets",
+    "distribute",
     "evaluation",
     "export",
     "export_saved_model",
     "likelihoods",
     "objectives",
+    "resume",
     "serving",
 ]

@@ -5,20 +5,25 @@ TF Serving watches (a model's base path holds one numbered directory per
 version; the server loads the highest). The SavedModel holds six named
 signatures, float32, with a free batch dimension:
 
-    signature        inputs                          outputs
-    encode           x (B, *event_shape)             z_mean, z_log_var (B, latent_dim)
-    (serving_default = encode)
-    decode           z (B, latent_dim)               mean (B, *event_shape), params (B, *params_shape)
-    reconstruct      x                               reconstruction: mean of p(x | z = z_mean)
-    sample           num_samples (), seed () int32   z, x_mean, x_sample
-    elbo             x                               elbo, reconstruction, kl (B,) nats
-    log_likelihood   x, num_samples () int32 (K)     log_likelihood (B,) nats
+    signature       inputs                      outputs
+    encode          x (B, *event_shape)         z_mean, z_log_var,
+                                                each (B, latent_dim)
+      (also serving_default)
+    decode          z (B, latent_dim)           mean (B, *event_shape),
+                                                params (B, *params_shape)
+    reconstruct     x                           reconstruction: the mean of
+                                                p(x | z = z_mean)
+    sample          num_samples, seed: int32    z, x_mean, x_sample
+                    scalars
+    elbo            x                           elbo, reconstruction, kl (B,)
+    log_likelihood  x, num_samples: int32 (K)   log_likelihood (B,), nats
 
 Randomness in `elbo` and `log_likelihood` is deterministic: the k-th
 importance sample of every example uses the same standard-normal vector
 
     eps_k = stateless_normal([CHUNK_SIZE, latent_dim],
-                             seed=[NOISE_SEED, k // CHUNK_SIZE])[k % CHUNK_SIZE]
+                             seed=[NOISE_SEED, k // CHUNK_SIZE],
+                             )[k % CHUNK_SIZE]
 
 (common random numbers). The score of an example is therefore a function of
 that example and K only: it does not depend on the other rows of the batch,
@@ -370,7 +375,7 @@ def _metadata(model, version, model_name):
     }
 
 
-# -- export ---------------------------------------------------------------------
+# -- export -------------------------------------------------------------------
 def export_saved_model(model, base_dir, version=None, warmup="auto",
                        model_name=None):
     """Writes `model` as a TF Serving SavedModel at `base_dir/<version>/`.
@@ -466,7 +471,7 @@ def export_saved_model(model, base_dir, version=None, warmup="auto",
 
 
 def export_run(run_dir, to, version=None, warmup="auto"):
-    """Exports `run_dir/model.keras` (a `keras-vae train` run) to `to/<version>`.
+    """Exports RUN_DIR/model.keras (from `keras-vae train`) to `to/<version>`.
 
     Raises:
         FileNotFoundError: `run_dir` holds no model.keras.
@@ -518,7 +523,7 @@ def write_models_config(root, container_root="/models", path=None):
     return str(path)
 
 
-# -- serve-check ------------------------------------------------------------------
+# -- serve-check --------------------------------------------------------------
 def resolve_export_dir(path):
     """`saved_models/NAME` -> its highest version; `NAME/VERSION` as is."""
     path = pathlib.Path(path)
@@ -570,8 +575,11 @@ _SERVE_CHECK_SCRIPT = textwrap.dedent(
     for name in sorted(loaded.signatures):
         fn = loaded.signatures[name]
         inputs = make_inputs(fn)
-        entry = {"inputs": {k: [list(v.shape), v.dtype.name]
-                            for k, v in inputs.items()}}
+        entry = {"inputs": {
+            k: [list(v.shape), v.dtype.name]
+            + ([v.numpy().item()] if v.shape.rank == 0 else [])
+            for k, v in inputs.items()
+        }}
         try:
             start = time.perf_counter()
             out = fn(**inputs)
@@ -628,8 +636,8 @@ def serve_check(path, batch_size=4, timeout=300):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _SERVE_CHECK_SCRIPT, str(export_dir),
-         str(int(batch_size))],
+        [sys.executable, "-c", _SERVE_CHECK_SCRIPT,
+         os.path.abspath(export_dir), str(int(batch_size))],
         capture_output=True, text=True, timeout=timeout, env=env,
         cwd=tempfile.gettempdir(),
     )
@@ -657,8 +665,10 @@ def format_serve_check(report):
         + ", ".join(f"{m}={'yes' if v else 'no'}" for m, v in mods.items())
     )
     for name, entry in report["signatures"].items():
-        ins = ", ".join(f"{k}{tuple(s)} {d}"
-                        for k, (s, d) in entry["inputs"].items())
+        ins = ", ".join(
+            f"{k}={v[2]}" if len(v) == 3 else f"{k}{tuple(v[0])} {v[1]}"
+            for k, v in entry["inputs"].items()
+        )
         if "error" in entry:
             lines.append(f"  {name}({ins}): ERROR {entry['error']}")
             continue

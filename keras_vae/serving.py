@@ -1,4 +1,4 @@
-"""Clients for a VAE exported with `export_saved_model` and served by TF Serving.
+"""Clients for a VAE exported by `export_saved_model`, served by TF Serving.
 
 Two transports, the same methods:
 

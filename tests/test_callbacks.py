@@ -276,7 +276,7 @@ def test_soft_clamp_is_the_identity_inside_its_range():
 def test_soft_clamp_bounds_and_is_smooth_outside():
     far = np.array([-1e4, -100.0, -31.0, 11.0, 50.0, 1e4, np.inf], "float32")
     out = objectives.soft_clamp_log_var(far).numpy()
-    assert np.all(out > -35.0) and np.all(out < 15.0)
+    assert np.all(out >= -35.0) and np.all(out <= 15.0)
     assert np.all(np.diff(out) >= 0)  # monotone
     # The slope is 1 at the edge of the range and fades beyond it.
     v = tf.Variable([10.0 + 1e-3, 12.0, 40.0])
@@ -298,7 +298,8 @@ def test_diverged_log_variance_stays_finite():
     terms = model.compute_terms(tf.constant(_binary_data(8)), training=True)
     assert np.isfinite(float(terms["loss"]))
     assert np.all(np.isfinite(terms["kl"].numpy()))
-    assert np.isinf(np.exp(np.float32(150.0)))  # what the clamp prevents
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.exp(np.float32(150.0)))  # what the clamp prevents
 
 
 # -- NaN guard ---------------------------------------------------------------

@@ -294,3 +294,12 @@ def test_evaluate_run_errors_leave_results_intact(run_dir, capsys):
     with pytest.raises(FileNotFoundError, match="model.keras"):
         evaluation.evaluate_run(str(run_dir))
     assert (run_dir / "evaluation.json").read_text() == before
+
+
+def test_cli_rejects_bad_k_before_any_work(run_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", str(run_dir), "--num-samples", "0"])
+    assert exit_info.value.code == 2
+    assert "expected a positive integer, received '0'" in (
+        capsys.readouterr().err)
+    assert not (run_dir / "evaluation.json").exists()

@@ -219,12 +219,13 @@ def _log_normal(z, mean, var):
 
 
 def _numpy_log_weights(model, x, eps):
-    """log p(x|z_k) + log N(z_k; 0, I) - log q(z_k|x) with numpy + TFP, (K, B)."""
+    """log p(x|z_k) + log N(z_k; 0, I) - log q(z_k|x), numpy + TFP, (K, B)."""
     z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
     std = np.exp(0.5 * z_log_var)
     z = z_mean[None] + std[None] * eps[:, None]  # (K, B, L)
     k, b = z.shape[:2]
-    x_rep = np.broadcast_to(x[None], (k,) + x.shape).reshape((k * b,) + x.shape[1:])
+    x_rep = np.broadcast_to(x[None], (k,) + x.shape).reshape(
+        (k * b,) + x.shape[1:])
     log_px_z = np.asarray(
         model.decode(z.reshape(k * b, LATENT_DIM)).log_prob(x_rep),
         "float64").reshape(k, b)
@@ -245,8 +246,8 @@ def _quadrature_log_px(model, x, n=101, limit=6.0):
     dist = model.decode(z.astype("float32"))
     values = []
     for xi in x:
-        lp = np.asarray(dist.log_prob(np.broadcast_to(xi, (len(z),) + xi.shape)),
-                        "float64") + log_pz
+        rep = np.broadcast_to(xi, (len(z),) + xi.shape)
+        lp = np.asarray(dist.log_prob(rep), "float64") + log_pz
         values.append(lp.max() + np.log(np.sum(np.exp(lp - lp.max()))
                                         * (grid[1] - grid[0]) ** 2))
     return np.array(values)
@@ -260,7 +261,7 @@ def _documented_log_weights(bundle, case):
     return bundle.cache[case]
 
 
-# -- the fresh process ----------------------------------------------------------
+# -- the fresh process --------------------------------------------------------
 @pytest.mark.parametrize("case", [CASES[0], CASES[-1]])
 def test_exports_load_with_tensorflow_alone(bundles, case):
     bundle = bundles(case)
@@ -272,7 +273,7 @@ def test_exports_load_with_tensorflow_alone(bundles, case):
         assert names == sorted(export_lib.SIGNATURES + ("serving_default",))
 
 
-# -- deterministic signatures ---------------------------------------------------
+# -- deterministic signatures -------------------------------------------------
 @pytest.mark.parametrize("case", CASES)
 def test_encode_and_serving_default_match_model(bundles, case):
     bundle = bundles(case)
@@ -400,7 +401,7 @@ def test_score_of_an_example_does_not_depend_on_its_batch(bundles, case):
         full[:1], rtol=1e-5, atol=1e-4)
 
 
-# -- the session-based loader (TF Serving's C++ path) ---------------------------
+# -- the session-based loader (TF Serving's C++ path) -------------------------
 def test_saved_model_cli_show_lists_named_signatures(bundles):
     bundle = bundles('conv-bernoulli')
     case = "conv-bernoulli"
@@ -453,7 +454,7 @@ def test_saved_model_cli_run_encode_returns_same_numbers(bundles, tmp_path):
                                z_log_var, rtol=1e-5, atol=1e-6)
 
 
-# -- warm-up, metadata, layout --------------------------------------------------
+# -- warm-up, metadata, layout ------------------------------------------------
 def test_warmup_records_parse_and_replay(bundles):
     bundle = bundles('mlp-gaussian')
     from tensorflow_serving.apis import prediction_log_pb2
@@ -537,7 +538,7 @@ def test_models_config_parses_as_tf_serving_config(tmp_path):
         export_lib.write_models_config(tmp_path / "not_a_model")
 
 
-# -- bad input ----------------------------------------------------------------------
+# -- bad input ----------------------------------------------------------------
 def test_non_vae_and_unbuilt_models_are_refused(tmp_path):
     base = tmp_path / "m"
     dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -589,7 +590,8 @@ def test_warmup_without_serving_api_names_pip_command(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
     model = _build("mlp-bernoulli", seed=0)
-    with pytest.raises(ImportError, match="pip install tensorflow-serving-api"):
+    with pytest.raises(ImportError,
+                       match="pip install tensorflow-serving-api"):
         kv.export_saved_model(model, tmp_path / "m", warmup=True)
     assert not (tmp_path / "m").exists()
     with pytest.warns(UserWarning, match="No warm-up requests"):
@@ -619,7 +621,7 @@ def test_signatures_reject_wrong_shape_dtype_and_k(bundles):
                                     seed=tf.constant(1))
 
 
-# -- CLI: export a run, serve-check it in a fresh process ----------------------
+# -- CLI: export a run, serve-check it in a fresh process ---------------------
 def test_cli_export_then_serve_check(tmp_path, capsys, monkeypatch):
     from keras_vae import cli
 

@@ -52,7 +52,7 @@ def _call(loaded, signature, **inputs):
     return {k: v.numpy() for k, v in out.items()}
 
 
-# -- the REST stand-in ----------------------------------------------------------
+# -- the REST stand-in --------------------------------------------------------
 class _RestHandler(http.server.BaseHTTPRequestHandler):
     """Answers like TF Serving's REST API; see its documentation: predict at
     /v1/models/NAME[/versions/N]:predict with {"signature_name", "instances"}
@@ -142,7 +142,7 @@ def _url(server):
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-# -- request bodies ------------------------------------------------------------
+# -- request bodies -----------------------------------------------------------
 def test_request_bodies_are_the_documented_rest_format():
     x = np.arange(4, dtype="float32").reshape(2, 2) / 3
     assert serving.predict_request_body("encode", instances=x) == {
@@ -252,7 +252,8 @@ def test_rest_client_versioned_url(rest_server, x):
 def test_rest_errors_name_the_signature(rest_server, x):
     client = serving.RestClient(_url(rest_server), MODEL)
     with pytest.raises(serving.ServingError,
-                       match=r"'encode' signature .*HTTP 400.*not compatible"
+                       match=r"(?s)'encode' signature .*HTTP 400"
+                             r".*not compatible"
                        ) as info:
         client.encode(np.zeros((2, 8, 8, 1)))
     assert info.value.signature_name == "encode"
@@ -275,8 +276,9 @@ def test_rest_errors_name_the_signature(rest_server, x):
                            timeout=5).log_likelihood(x, 10)
 
 
-# -- gRPC ----------------------------------------------------------------------
-class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+# -- gRPC ---------------------------------------------------------------------
+class _PredictionService(
+        prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, loaded):
         self.loaded = loaded
         self.requests = []
@@ -344,12 +346,13 @@ def test_grpc_errors_name_the_signature(grpc_server, x):
     target, _ = grpc_server
     with serving.GrpcClient(target, MODEL) as client:
         with pytest.raises(serving.ServingError,
-                           match=r"'encode'.*INVALID_ARGUMENT.*not compatible"
+                           match=r"(?s)'encode'.*INVALID_ARGUMENT"
+                                 r".*not compatible"
                            ) as info:
             client.encode(np.zeros((2, 8, 8, 1)))
         assert info.value.status == "INVALID_ARGUMENT"
         with pytest.raises(serving.ServingError,
-                           match="'encode'.*float tensor but is a double"):
+                           match="(?s)'encode'.*float tensor but is a double"):
             client.predict("encode", inputs={"x": x.astype("float64")})
         with pytest.raises(ValueError, match="dict input name"):
             client.predict("encode", inputs=x)
@@ -362,5 +365,6 @@ def test_grpc_client_without_serving_api_names_pip_command(monkeypatch):
     for name in [m for m in sys.modules if m.startswith("tensorflow_serving")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
-    with pytest.raises(ImportError, match="pip install tensorflow-serving-api"):
+    with pytest.raises(ImportError,
+                       match="pip install tensorflow-serving-api"):
         serving.GrpcClient("127.0.0.1:1", MODEL)

@@ -200,8 +200,9 @@ def run_train(arch, steps=600, batch_size=100, warmup_steps=50, seed=1337, x=Non
     with tempfile.TemporaryDirectory(prefix="pythae_bench_") as tmp:
         _, warmup_wall, _ = _train_once(model, x[: warmup_steps * batch_size], batch_size,
                                         tmp, seed)
-        timer, train_wall, trainer = _train_once(model, x[: steps * batch_size], batch_size,
-                                                 tmp, seed + 1)
+        with _common.ContentionMeter() as meter:
+            timer, train_wall, trainer = _train_once(model, x[: steps * batch_size], batch_size,
+                                                     tmp, seed + 1)
     if len(timer.step_end) != steps:
         raise RuntimeError(f"expected {steps} steps, the trainer ran {len(timer.step_end)}")
     loop_seconds = timer.step_end[-1] - timer.loop_begin
@@ -219,6 +220,7 @@ def run_train(arch, steps=600, batch_size=100, warmup_steps=50, seed=1337, x=Non
         warmup_steps=warmup_steps,
         warmup_seconds=warmup_wall,
         timed_train_wall_seconds=train_wall,
+        others_cpu_fraction_timed=meter.others_cpu_fraction,
         final_metrics={
             "loss_first_1000_train": float(out.loss),
             "reconstruction_loss_first_1000_train": float(out.recon_loss),
@@ -247,11 +249,12 @@ def run_nll(arch, num_images=20, num_samples=5000, nll_batch_size=100, no_grad=F
     # One image first: the first forward passes allocate; keep them out of the rate.
     model.get_nll(data[:1], n_samples=nll_batch_size, batch_size=nll_batch_size)
     t0 = time.perf_counter()
-    if no_grad:
-        with torch.no_grad():
+    with _common.ContentionMeter() as meter:
+        if no_grad:
+            with torch.no_grad():
+                nll_value = model.get_nll(data, n_samples=num_samples, batch_size=nll_batch_size)
+        else:
             nll_value = model.get_nll(data, n_samples=num_samples, batch_size=nll_batch_size)
-    else:
-        nll_value = model.get_nll(data, n_samples=num_samples, batch_size=nll_batch_size)
     seconds = time.perf_counter() - t0
     samples_per_s = num_images * num_samples / seconds
     return {
@@ -262,6 +265,7 @@ def run_nll(arch, num_images=20, num_samples=5000, nll_batch_size=100, no_grad=F
         "nll_batch_size": nll_batch_size,
         "torch_no_grad": no_grad,
         "seconds": seconds,
+        "others_cpu_fraction_timed": meter.others_cpu_fraction,
         "importance_samples_per_s": samples_per_s,
         "extrapolated_full_size": full_size,
         "extrapolated_seconds_full": full_size * num_samples / samples_per_s,

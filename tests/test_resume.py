@@ -1,0 +1,218 @@
+"""Exact resumption: the step-indexed data stream and BackupAndRestore.
+
+Oracle: the uninterrupted run. A run interrupted in the middle of an epoch
+and started again must end with the same weights, optimizer state, KL
+weight and noise state.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_vae as kv
+from keras_vae import callbacks as kcb
+from keras_vae import resume
+
+
+def _take(dataset, n):
+    return [b.numpy() for b in dataset.take(n)]
+
+
+# -- the data stream ----------------------------------------------------------
+
+
+def test_stream_batch_depends_only_on_seed_and_step():
+    x = np.random.RandomState(0).rand(23, 5).astype("float32")
+    full = _take(resume.make_step_dataset(
+        x, 5, binarize="dynamic", seed=4), 14)  # 5 steps/epoch, ~3 epochs
+    for start in (3, 5, 7, 12):
+        late = _take(resume.make_step_dataset(
+            x, 5, binarize="dynamic", seed=4, start_step=start), 14 - start)
+        for a, b in zip(full[start:], late):
+            np.testing.assert_array_equal(a, b)
+    other = _take(resume.make_step_dataset(x, 5, binarize="dynamic", seed=5),
+                  3)
+    assert any(not np.array_equal(a, b) for a, b in zip(full, other))
+
+
+def test_each_epoch_is_a_fresh_permutation_of_all_examples():
+    n, batch = 23, 5
+    x = np.arange(n, dtype="float32")[:, None]
+    steps = resume.steps_per_epoch(n, batch)
+    assert steps == 5  # ceil(23 / 5); the last batch has 3 examples
+    batches = _take(resume.make_step_dataset(x, batch, seed=0), 3 * steps)
+    orders = [np.concatenate(batches[e * steps:(e + 1) * steps])[:, 0]
+              for e in range(3)]
+    for order in orders:
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    assert not np.array_equal(orders[0], orders[1])
+    unshuffled = _take(resume.make_step_dataset(x, batch, shuffle=False), 1)
+    np.testing.assert_array_equal(unshuffled[0][:, 0], np.arange(5))
+
+
+def test_dynamic_binarization_draws_bernoulli_of_the_pixel():
+    x = np.tile(np.array([[0.0, 1.0, 0.3]], "float32"), (100, 1))
+    draws = np.concatenate(_take(resume.make_step_dataset(
+        x, 100, binarize="dynamic", seed=1), 40))
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    assert np.all(draws[:, 0] == 0.0) and np.all(draws[:, 1] == 1.0)
+    # 4000 Bernoulli(0.3) draws: standard error 0.0072.
+    assert abs(draws[:, 2].mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 4000)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"start_step": -1}, "start_step"),
+        ({"binarize": "static"}, "binarize"),
+        ({"seed": -3}, "seed"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_stream_bad_arguments(kwargs, match):
+    x = np.random.RandomState(0).rand(10, 3).astype("float32")
+    with pytest.raises(ValueError, match=match):
+        resume.make_step_dataset(x, **{"batch_size": 5, **kwargs})
+
+
+def test_stream_refuses_grey_values_outside_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        resume.make_step_dataset(np.full((4, 2), 2.0, "float32"), 2,
+                                 binarize="dynamic")
+
+
+# -- interrupted and resumed == uninterrupted -------------------------------
+
+N, BATCH, EPOCHS = 50, 10, 3
+STEPS = resume.steps_per_epoch(N, BATCH)
+
+
+def _data():
+    return np.random.RandomState(0).rand(N, 6).astype("float32")
+
+
+def _model(init=None, latent_dim=2):
+    model = kv.build_mlp_vae((6,), latent_dim, hidden_units=(8,), seed=3)
+    model.compile(keras.optimizers.Adam(1e-2))
+    if init is not None:
+        model.set_weights(init)
+    return model
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises after the given global step, like a kill."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            raise KeyboardInterrupt(f"interrupted after step {self.step}")
+
+
+def _train(backup_dir, init, extra=()):
+    model = _model(init)
+    backup = kcb.BackupAndRestore(backup_dir, save_freq=2)
+    stream = resume.make_step_dataset(
+        _data(), BATCH, binarize="dynamic", seed=11,
+        start_step=backup.resume_step(),
+    )
+    model.fit(stream, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=0,
+              callbacks=[kcb.LinearKLWarmup(7), backup, *extra])
+    return model
+
+
+def _max_abs_diff(a, b):
+    return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize("interrupt_at", [7, 8])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, interrupt_at):
+    init = _model().get_weights()
+    reference = _train(str(tmp_path / "a"), init)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(str(tmp_path / "b"), init, [_Interrupt(interrupt_at)])
+    with open(tmp_path / "b" / "training_metadata.json") as f:
+        saved = json.load(f)
+    assert saved["step"] == {7: 6, 8: 8}[interrupt_at]  # save_freq=2
+    assert 0 < saved["step"] % STEPS  # in the middle of epoch 1
+    resumed = _train(str(tmp_path / "b"), init)
+
+    assert int(resumed.optimizer.iterations) == EPOCHS * STEPS
+    assert _max_abs_diff(reference.get_weights(),
+                         resumed.get_weights()) <= 1e-6
+    assert _max_abs_diff([np.array(v) for v in reference.optimizer.variables],
+                         [np.array(v) for v in resumed.optimizer.variables]
+                         ) <= 1e-6
+    np.testing.assert_array_equal(
+        np.array(reference.sampler.seed_generator.state),
+        np.array(resumed.sampler.seed_generator.state))
+    assert float(resumed.sampler.kl_weight) == 1.0
+    assert not (tmp_path / "b").exists()  # finished: backup removed
+
+
+def test_resume_refuses_a_backup_of_a_different_model(tmp_path):
+    backup_dir = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        _train(backup_dir, _model().get_weights(), [_Interrupt(2)])
+    other = _model(latent_dim=3)
+    backup = kcb.BackupAndRestore(backup_dir)
+    with pytest.raises(ValueError, match="different model.*latent_dim"):
+        backup.check_model(other)
+    with pytest.raises(ValueError, match="different model"):
+        other.fit(resume.make_step_dataset(_data(), BATCH), epochs=1,
+                  steps_per_epoch=STEPS, verbose=0, callbacks=[backup])
+    with pytest.raises(ValueError, match="steps per epoch"):
+        backup.check_model(_model(), steps_per_epoch=STEPS + 1)
+
+
+def test_resume_refuses_a_backup_keras_vae_did_not_write(tmp_path):
+    model = _model()
+    plain = keras.callbacks.BackupAndRestore(str(tmp_path), save_freq=1,
+                                             delete_checkpoint=False)
+    model.fit(_data(), batch_size=BATCH, epochs=1, verbose=0,
+              callbacks=[plain])
+    with pytest.raises(ValueError, match="did not write"):
+        kcb.BackupAndRestore(str(tmp_path)).resume_step()
+
+
+def test_backup_save_freq_must_be_positive():
+    with pytest.raises(ValueError, match="save_freq"):
+        kcb.BackupAndRestore("/tmp/unused", save_freq=0)
+
+
+# -- the CLI's training function ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_keras_vae_train_resumes_to_the_same_model(tmp_path, data_dir):
+    from keras_vae import runs
+
+    def config(name, **kwargs):
+        return runs.TrainConfig(
+            run_dir=str(tmp_path / name), latent_dim=2, hidden_units=(16,),
+            epochs=2, batch_size=50, max_train_examples=200, save_freq=1,
+            warmup_steps=5, verbose=0, **kwargs,
+        )
+
+    reference, _ = runs.train(config("a"))
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config("b"), callbacks=[_Interrupt(6)])
+    assert os.path.exists(tmp_path / "b" / "backup" / "latest.weights.h5")
+    assert not os.path.exists(tmp_path / "b" / "model.keras")
+    # A different model cannot take over the backup; nothing is written.
+    with pytest.raises(ValueError, match="different model"):
+        runs.train(runs.TrainConfig(
+            run_dir=str(tmp_path / "b"), latent_dim=3, hidden_units=(16,),
+            epochs=2, batch_size=50, max_train_examples=200, verbose=0))
+    resumed, _ = runs.train(config("b"))  # the same command again
+    loaded = keras.models.load_model(tmp_path / "b" / "model.keras")
+    diff = _max_abs_diff(reference.get_weights(), loaded.get_weights())
+    assert diff <= 1e-6, diff
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert len(history["loss"]) == 1  # only epoch 2 ran after the resume
