@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 RUN_DIR="${RUN_DIR:-runs/mnist_mlp}"
 EPOCHS="${EPOCHS:-20}"
 EVAL_K="${EVAL_K:-5000}"
-EVAL_EXAMPLES="${EVAL_EXAMPLES:-2000}"
+EVAL_EXAMPLES="${EVAL_EXAMPLES:-10000}"
 
 keras-vae train --dataset mnist --arch mlp --hidden-units 200,200 \
   --latent-dim 50 --likelihood bernoulli --binarize dynamic \

@@ -252,16 +252,21 @@ def test_iwae_with_one_sample_equals_the_elbo_in_expectation():
 
 
 def test_iwae_training_runs_and_k_samples_tighten_the_bound():
+    keras.utils.set_random_seed(0)  # independent of the tests run before
     x = _binary_data(40)
     model = _tiny_vae(objective="iwae", num_samples=5)
     model.compile(keras.optimizers.Adam(1e-2))
-    history = model.fit(x, batch_size=20, epochs=3, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    # IWAE_k >= ELBO on average (Burda et al. 2016, theorem 1).
-    iwae = -float(model.compute_terms(tf.constant(x))["loss"])
-    elbo = float(np.mean(model.elbo(x, num_samples=1)))
-    assert iwae >= elbo - 0.5
+    history = model.fit(x, batch_size=20, epochs=10, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < losses[0]
+    # IWAE_k >= ELBO on average (Burda et al. 2016, theorem 1); averaged
+    # over 20 draws each so that single-draw noise does not decide it.
+    iwae = -np.mean([float(model.compute_terms(tf.constant(x))["loss"])
+                     for _ in range(20)])
+    elbo = float(np.mean([np.mean(model.elbo(x, num_samples=1))
+                          for _ in range(20)]))
+    assert iwae >= elbo - 0.1
 
 
 # -- z_log_var clamp ---------------------------------------------------------
