@@ -767,6 +767,71 @@ def _bernoulli_batch(x_batch, seed_pair):
     return tf.cast(uniform < x_batch, x_batch.dtype)
 
 
+def _batch_indices(n, batch_size, drop_remainder):
+    """A permutation (n,) -> a dataset of its index batches."""
+    full = n // batch_size
+
+    def split(perm):
+        head = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(perm[: full * batch_size], (full, batch_size))
+        )
+        if drop_remainder or n % batch_size == 0:
+            return head
+        return head.concatenate(
+            tf.data.Dataset.from_tensors(perm[full * batch_size:])
+        )
+
+    return split
+
+
+def _batches(x, batch_size, shuffle, seed, drop_remainder, repeat):
+    """Batches of x, reshuffled each epoch, gathered by index.
+
+    The images stay in one tensor; each epoch draws one permutation of the
+    indices (a single op) and every batch is one gather. An element-wise
+    `Dataset.shuffle` over the whole set would copy every image through a
+    buffer as large as the data set at the start of each epoch, on the same
+    cores the train step needs.
+    """
+    n = len(x)
+    if shuffle:
+        # A fresh (2,) seed per epoch: each new iterator re-randomizes, and
+        # with repeat=True each repetition takes the next seed.
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        if not repeat:
+            seeds = seeds.take(1)
+        perms = seeds.map(
+            lambda s: tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=s
+            )
+        )
+    else:
+        perms = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
+        if repeat:
+            perms = perms.repeat()
+    indices = perms.flat_map(_batch_indices(n, batch_size, drop_remainder))
+    images = tf.data.Dataset.from_tensors(x).repeat()
+
+    def gather(i, data):
+        # A free batch dimension, as Dataset.batch gives: one trace of the
+        # train step serves the last, smaller batch too.
+        i = tf.compat.v1.placeholder_with_default(i, shape=[None])
+        return tf.gather(data, i)
+
+    dataset = tf.data.Dataset.zip((indices, images)).map(
+        gather,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+    if repeat:
+        return dataset
+    # flat_map hides the length; Keras needs it to end an epoch cleanly.
+    batches = n // batch_size + (0 if drop_remainder or n % batch_size == 0
+                                 else 1)
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
+
+
 def make_dataset(
     x,
     batch_size=100,
@@ -861,14 +926,8 @@ def make_dataset(
     if mode == "dynamic":
         _check_probabilities(x, "x", mode)
 
-    dataset = tf.data.Dataset.from_tensor_slices(x)
-    if shuffle:
-        dataset = dataset.shuffle(
-            len(x), seed=seed, reshuffle_each_iteration=True
-        )
-    dataset = dataset.batch(int(batch_size), drop_remainder=drop_remainder)
-    if repeat:
-        dataset = dataset.repeat()
+    dataset = _batches(x, int(batch_size), shuffle, seed, drop_remainder,
+                       repeat)
     if mode == "dynamic":
         # One (2,) int64 seed per batch; a new iterator gets new seeds.
         seeds = tf.data.Dataset.random(
@@ -877,7 +936,17 @@ def make_dataset(
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             _bernoulli_batch, num_parallel_calls=tf.data.AUTOTUNE
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # The images are one constant of the input graph: tf.data's default
+    # graph rewrites would serialize it (the whole data set) again for every
+    # new iterator, i.e. every epoch. Keras turns them off for numpy input
+    # for the same reason.
+    options.experimental_optimization.apply_default_optimizations = False
+    # Under tf.distribute, each worker takes its share of every batch.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def describe_protocol(name, binarize=None, seed=0):
