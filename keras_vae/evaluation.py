@@ -50,8 +50,9 @@ from keras_vae import objectives
 #: Burda et al. (2016, section 5.2): unit u is active when
 #: Cov_x(E_{q(z|x)}[z_u]) exceeds this.
 ACTIVE_UNIT_THRESHOLD = 0.01
-#: Decoder outputs held in memory by one importance-sampling step (floats);
-#: about 64 MB of float32, a few times that with the log-probabilities.
+#: Floats of the decoder's widest layer held by one importance-sampling
+#: step: about 64 MB of float32, a few times that with the other layers and
+#: the log-probabilities.
 DEFAULT_MAX_VALUES = 2**24
 _LOG2 = math.log(2.0)
 
@@ -237,15 +238,35 @@ def _event_size(model):
     return int(np.prod(model.event_shape))
 
 
+def _values_per_draw(model):
+    """Floats one latent draw occupies in the widest layer of the decoder.
+
+    For an MLP that is the output (the likelihood's parameters); for a
+    convolutional decoder an inner feature map can be many times larger
+    (28 x 28 x 32 against 784 for the keras.io decoder), and it is what
+    fills memory.
+    """
+    sizes = [model.likelihood.params_size(model.event_shape),
+             _event_size(model)]
+    for layer in getattr(model.decoder, "layers", ()):
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError, RuntimeError):
+            continue  # a subclassed decoder or a shared layer: no one shape
+        if len(shape) > 1 and all(isinstance(d, int) for d in shape[1:]):
+            sizes.append(int(np.prod(shape[1:])))
+    return max(sizes)
+
+
 def _plan(model, n, k, batch_size, chunk_size, max_values):
     """Examples per step and draws per step that keep memory bounded.
 
-    One step decodes batch * chunk latent draws into params_size numbers
-    each; both are cut until that product fits in `max_values`, whatever
+    One step decodes batch * chunk latent draws, each taking as many floats
+    as the decoder's widest layer; both are cut until that fits in
+    `max_values`, whatever
     the caller asked for, so a large batch is split instead of failing.
     """
-    per_draw = max(model.likelihood.params_size(model.event_shape),
-                   _event_size(model))
+    per_draw = _values_per_draw(model)
     max_draws = max(1, int(max_values) // per_draw)
     chunk = min(k, max_draws, chunk_size or k)
     batch = max(1, max_draws // chunk)
