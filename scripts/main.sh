@@ -6,7 +6,7 @@
 #   -> test log p(x) by importance sampling -> saved_models/mnist_vae/<N>.
 #
 # Settings can be changed through the environment, e.g.
-#   EPOCHS=50 EVAL_EXAMPLES=10000 bash scripts/main.sh
+#   EPOCHS=50 EVAL_K=1000 EVAL_EXAMPLES=2000 bash scripts/main.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
