@@ -33,10 +33,11 @@ def _command(run_dir, args):
         sys.executable, "-m", "keras_vae.cli", "train",
         "--max-train-examples", str(args.examples), "--epochs",
         str(args.epochs), "--batch-size", "100", "--latent-dim", "50",
-        "--hidden-units", "200,200", "--warmup-steps", "100",
+        "--hidden-units", "200,200", "--warmup-steps", str(args.warmup_steps),
         "--save-freq", str(args.save_freq), "--seed", "0", "--verbose", "0",
         "--out", str(run_dir),
-    ]
+    ] + (["--steps-per-execution", str(args.steps_per_execution)]
+         if args.steps_per_execution else [])
 
 
 def _backup_step(run_dir):
@@ -54,6 +55,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--save-freq", type=int, default=25)
     parser.add_argument("--kill-after-step", type=int, default=90)
+    parser.add_argument("--warmup-steps", type=int, default=100,
+                        help="KL warm-up steps; 0 = none (then keras-vae "
+                             "train runs several steps per execution)")
+    parser.add_argument("--steps-per-execution", type=int, default=None,
+                        help="passed to keras-vae train (default: its own)")
     args = parser.parse_args(argv)
     steps_per_epoch = -(-args.examples // 100)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

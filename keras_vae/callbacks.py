@@ -445,6 +445,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                          double_checkpoint=double_checkpoint,
                          delete_checkpoint=delete_checkpoint)
         self._step = 0
+        self._last_saved_step = 0
+        self._save_after_epoch = False
         self._batch_begin = 0
         self._epoch_now = None
         self._partial_epoch = None
@@ -508,6 +510,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         state = self.read_state()
         steps = (self.params or {}).get("steps")
         self._step = 0
+        self._last_saved_step = 0
+        self._save_after_epoch = False
         self._partial_epoch = None
         if state is None:
             return
@@ -533,6 +537,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 f"holds {iterations}. Delete it to start over."
             )
         self._step = int(state["step"])
+        self._last_saved_step = self._step
         epoch, done = divmod(self._step, steps)
         self.model._initial_epoch = epoch
         # Keras forgets the epoch of a restored run; batch backups written
@@ -573,6 +578,29 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if epoch == self._partial_epoch:
             self._partial_epoch = None
         super().on_epoch_end(epoch, logs)
+        if self._save_after_epoch:
+            self._save_after_epoch = False
+            self._last_saved_step = self._step
+            self._save_model()
+
+    def _should_save_on_batch(self, batch):
+        # Counts optimizer steps, not callback calls (Keras' own count is
+        # one short after the first execution when steps_per_execution > 1).
+        if self.save_freq == "epoch":
+            return False
+        self._last_batch_seen = batch
+        if self._step - self._last_saved_step < self.save_freq:
+            return False
+        steps = (self.params or {}).get("steps")
+        if steps and self._step % steps == 0:
+            # The last step of an epoch: back up in on_epoch_end instead,
+            # after validation, which draws from the model's RNG too. A
+            # backup taken before it would resume with an RNG state the
+            # uninterrupted run never had.
+            self._save_after_epoch = True
+            return False
+        self._last_saved_step = self._step
+        return True
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)

@@ -140,10 +140,11 @@ def _add_training_options(p):
                    choices=["auto", "on", "off"],
                    help="XLA compilation of the train step; auto = on with "
                         "a GPU (default: auto)")
-    g.add_argument("--steps-per-execution", type=_positive_int, default=50,
+    g.add_argument("--steps-per-execution", type=_positive_int, default=None,
                    help="train steps per call of the compiled train "
-                        "function; larger cuts per-step overhead "
-                        "(default: 50)")
+                        "function; larger cuts per-step overhead. Default: "
+                        "50, or 1 with --warmup-steps/--cyclical; always cut "
+                        "to divide the steps per epoch and --save-freq")
 
 
 def _resolve_binarize(args):

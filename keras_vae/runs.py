@@ -65,10 +65,8 @@ class TrainConfig:
     mixed_precision: str = "float32"
     jit_compile: str = "auto"
     # Train steps per call of the compiled function (Keras'
-    # steps_per_execution). 50 measured 16 % faster than 1 for the MNIST MLP
-    # on a 2-core CPU (benchmarks/RESULTS.md); callbacks still see every
-    # step's count (schedules, backups and the NaN guard act per execution).
-    steps_per_execution: int = 50
+    # steps_per_execution); None = automatic, see _steps_per_execution.
+    steps_per_execution: object = None
     save_freq: object = "epoch"
     nan_guard: str = "rollback"
 
@@ -80,8 +78,10 @@ class TrainConfig:
                 f"{list(ARCHITECTURES)}."
             )
         likelihoods_lib.get(self.likelihood)  # raises for unknown names
-        for name in ("latent_dim", "epochs", "batch_size", "num_samples",
-                     "steps_per_execution"):
+        names = ["latent_dim", "epochs", "batch_size", "num_samples"]
+        if self.steps_per_execution is not None:
+            names.append("steps_per_execution")
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or (
                 value < 1
@@ -156,13 +156,29 @@ def load_data(config):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _steps_per_execution(config):
-    """`config.steps_per_execution`, cut so that backups every `save_freq`
-    steps fall on execution boundaries (Keras calls batch callbacks once per
-    execution): gcd(steps_per_execution, save_freq)."""
-    if config.save_freq == "epoch":
-        return config.steps_per_execution
-    return math.gcd(config.steps_per_execution, int(config.save_freq))
+#: steps_per_execution when none is given: 50 measured 16 % faster than 1
+#: for the MNIST MLP on a 2-core CPU (benchmarks/RESULTS.md).
+DEFAULT_STEPS_PER_EXECUTION = 50
+
+
+def _steps_per_execution(config, steps_per_epoch):
+    """The steps_per_execution a run compiles with.
+
+    None (automatic) means 50, or 1 when a KL schedule is on: Keras calls
+    batch callbacks once per execution, so a schedule would hold its weight
+    for the whole execution. Whatever was asked for is then cut to
+    gcd(value, steps_per_epoch[, save_freq]): executions never straddle an
+    epoch or a backup, so a resumed run, which starts at a backup, sees the
+    same execution boundaries (and schedule values) as an uninterrupted one.
+    """
+    spe = config.steps_per_execution
+    if spe is None:
+        scheduled = config.warmup_steps or config.cycle_steps
+        spe = 1 if scheduled else DEFAULT_STEPS_PER_EXECUTION
+    spe = math.gcd(int(spe), int(steps_per_epoch))
+    if config.save_freq != "epoch":
+        spe = math.gcd(spe, int(config.save_freq))
+    return spe
 
 
 def train(config, callbacks=()):
@@ -190,7 +206,10 @@ def train(config, callbacks=()):
                 config.learning_rate, global_clipnorm=config.clipnorm or None
             ),
             jit_compile=distribute.jit_compile_flag(config.jit_compile),
-            steps_per_execution=_steps_per_execution(config),
+            steps_per_execution=_steps_per_execution(
+                config,
+                resume.steps_per_epoch(len(x_train), config.batch_size),
+            ),
         )
     # The grey training images are binarized on the fly under "dynamic";
     # the model checks the values it will actually see.

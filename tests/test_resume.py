@@ -216,3 +216,54 @@ def test_keras_vae_train_resumes_to_the_same_model(tmp_path, data_dir):
     assert diff <= 1e-6, diff
     history = json.loads((tmp_path / "b" / "history.json").read_text())
     assert len(history["loss"]) == 1  # only epoch 2 ran after the resume
+
+
+def test_steps_per_execution_default_and_alignment():
+    from keras_vae import runs
+
+    def spe(steps_per_epoch=600, **kwargs):
+        config = runs.TrainConfig(run_dir="/tmp/unused", **kwargs)
+        return runs._steps_per_execution(config, steps_per_epoch)
+
+    assert spe() == 50  # automatic
+    assert spe(warmup_steps=1000) == 1  # a schedule needs every step
+    assert spe(cycle_steps=1000) == 1
+    assert spe(steps_per_execution=8, warmup_steps=1000) == 8  # as asked
+    assert spe(save_freq=25) == 25  # gcd(50, 600, 25)
+    assert spe(save_freq=7) == 1
+    assert spe(steps_per_epoch=60) == 10  # gcd(50, 60)
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        runs.TrainConfig(run_dir="/tmp/unused",
+                         steps_per_execution=0).validate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spe, save_freq, stop", [(8, 8, 20), (1, 6, 14)])
+def test_keras_vae_train_resumes_exactly_with_several_steps_per_execution(
+        tmp_path, data_dir, spe, save_freq, stop):
+    # 12 steps per epoch and a KL warm-up, whose weight is set once per
+    # execution.
+    # (8, 8, 20): executions of gcd(8, 12, 8) = 4 steps, which never
+    #   straddle an epoch; backups at steps 8 and 16; interrupted after 20.
+    # (1, 6, 14): the backup due at step 12 is the last step of an epoch and
+    #   is taken after that epoch's validation pass (which draws from the
+    #   model's RNG too); interrupted after 14, resumed from 12.
+    from keras_vae import runs
+
+    def config(name):
+        return runs.TrainConfig(
+            run_dir=str(tmp_path / name), latent_dim=2, hidden_units=(16,),
+            epochs=3, batch_size=50, max_train_examples=600,
+            save_freq=save_freq, steps_per_execution=spe, warmup_steps=30,
+            verbose=0,
+        )
+
+    reference, _ = runs.train(config("a"))
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config("b"), callbacks=[_Interrupt(stop)])
+    backup = kcb.BackupAndRestore(str(tmp_path / "b" / "backup"))
+    assert backup.resume_step() == {20: 16, 14: 12}[stop]
+    resumed, _ = runs.train(config("b"))
+    loaded = keras.models.load_model(tmp_path / "b" / "model.keras")
+    diff = _max_abs_diff(reference.get_weights(), loaded.get_weights())
+    assert diff <= 1e-6, diff
