@@ -24,6 +24,7 @@ from keras_vae import evaluation  # noqa: E402
 from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
+from keras_vae import optimizers  # noqa: E402
 from keras_vae import resume  # noqa: E402
 from keras_vae import serving  # noqa: E402
 from keras_vae.export import export_saved_model  # noqa: E402
@@ -55,6 +56,7 @@ __all__ = [
     "export_saved_model",
     "likelihoods",
     "objectives",
+    "optimizers",
     "resume",
     "serving",
 ]

@@ -27,6 +27,7 @@ from keras_vae import callbacks as callbacks_lib
 from keras_vae import datasets
 from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
+from keras_vae import optimizers
 from keras_vae import plotting
 from keras_vae import resume
 from keras_vae import vae as vae_lib
@@ -202,7 +203,7 @@ def train(config, callbacks=()):
     with strategy.scope(), distribute.dtype_policy(config.mixed_precision):
         model = build_model(config, x_train.shape[1:])
         model.compile(
-            optimizer=keras.optimizers.Adam(
+            optimizer=optimizers.FusedAdam(
                 config.learning_rate, global_clipnorm=config.clipnorm or None
             ),
             jit_compile=distribute.jit_compile_flag(config.jit_compile),
