@@ -18,6 +18,24 @@ import keras
 from _common import ContentionMeter, throughput
 
 
+#: Latent sizes of the two benchmark architectures: the IWAE paper's MLP
+#: and the keras.io conv VAE.
+LATENT_DIM = {"mlp": 50, "conv": 2}
+
+
+def build_keras_vae(arch, seed):
+    """The keras_vae model every benchmark times: 784-200-200-50 MLP or the
+    keras.io conv VAE, Bernoulli decoder. keras_vae must be importable."""
+    import keras_vae as kv
+
+    if arch == "mlp":
+        return kv.build_mlp_vae((28, 28, 1), LATENT_DIM["mlp"],
+                                hidden_units=(200, 200),
+                                likelihood="bernoulli", seed=seed)
+    return kv.build_conv_vae((28, 28, 1), LATENT_DIM["conv"],
+                             likelihood="bernoulli", seed=seed)
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Records perf_counter() at each epoch's begin and end (no batch hooks)."""
 

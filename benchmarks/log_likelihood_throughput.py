@@ -39,7 +39,6 @@ sys.path.insert(0, str(BENCH_DIR))
 import _common  # noqa: E402
 
 TEST_SIZE = 10000
-LATENT_DIM = {"mlp": 50, "conv": 2}
 
 
 def _rss_mib():
@@ -58,16 +57,12 @@ def worker(args):
     import tensorflow as tf
 
     import keras_vae as kv
+    from _keras_timing import build_keras_vae
 
     keras.utils.set_random_seed(args.seed)
     x = _common.load_mnist_grey(args.data, split="test")[: args.num_images]
     x = kv.datasets.binarize_once(x[..., None], seed=0)
-    if args.arch == "mlp":
-        model = kv.build_mlp_vae((28, 28, 1), LATENT_DIM["mlp"], hidden_units=(200, 200),
-                                 likelihood="bernoulli", seed=args.seed)
-    else:
-        model = kv.build_conv_vae((28, 28, 1), LATENT_DIM["conv"], likelihood="bernoulli",
-                                  seed=args.seed)
+    model = build_keras_vae(args.arch, args.seed)
     # Trace (and build the float64 accumulators) outside the timed call.
     kv.evaluation.log_likelihood(model, x[:2], num_samples=args.num_samples, verbose=0,
                                  max_values=args.max_values)

@@ -70,7 +70,7 @@ def keras_vae_worker(args):
     import numpy as np
     import tensorflow as tf
 
-    from _keras_timing import timed_fit
+    from _keras_timing import build_keras_vae, timed_fit
 
     spe = args.steps_per_execution[0]  # one value per worker
     warmup_steps = args.warmup_steps or max(50, 2 * spe)
@@ -78,12 +78,7 @@ def keras_vae_worker(args):
     x = _common.load_mnist_grey(args.data).reshape(-1, 28, 28, 1)
     keras.utils.set_random_seed(args.seed)
     try:
-        if args.arch == "mlp":
-            model = kv.build_mlp_vae((28, 28, 1), LATENT_DIM["mlp"], hidden_units=(200, 200),
-                                     likelihood="bernoulli", seed=args.seed)
-        else:
-            model = kv.build_conv_vae((28, 28, 1), LATENT_DIM["conv"], likelihood="bernoulli",
-                                      seed=args.seed)
+        model = build_keras_vae(args.arch, args.seed)
         # The optimizer `keras-vae train` uses: Adam's update as one fused
         # kernel per variable (kv.optimizers.FusedAdam).
         model.compile(optimizer=kv.optimizers.FusedAdam(learning_rate=1e-3),

@@ -767,8 +767,13 @@ def _bernoulli_batch(x_batch, seed_pair):
     return tf.cast(uniform < x_batch, x_batch.dtype)
 
 
-def _batch_indices(n, batch_size, drop_remainder):
-    """A permutation (n,) -> a dataset of its index batches."""
+def index_batches(n, batch_size, drop_remainder):
+    """Returns a function: an index order (n,) -> a dataset of its batches.
+
+    Each batch is a slice of the order, cut by one reshape rather than by
+    `Dataset.batch` over n scalar elements. Shared by `make_dataset` and
+    `keras_vae.resume.make_step_dataset`.
+    """
     full = n // batch_size
 
     def split(perm):
@@ -811,7 +816,7 @@ def _batches(x, batch_size, shuffle, seed, drop_remainder, repeat):
         perms = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
         if repeat:
             perms = perms.repeat()
-    indices = perms.flat_map(_batch_indices(n, batch_size, drop_remainder))
+    indices = perms.flat_map(index_batches(n, batch_size, drop_remainder))
     images = tf.data.Dataset.from_tensors(x).repeat()
 
     def gather(i, data):

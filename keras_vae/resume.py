@@ -30,6 +30,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import datasets
+
 _SHUFFLE_STREAM = 1  # fold-in tags keep the two uses of the seed apart
 _BINARIZE_STREAM = 2
 
@@ -146,9 +148,7 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
             )
         else:
             order = tf.range(n, dtype=tf.int64)
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(
-            batch_size, drop_remainder=drop_remainder
-        )
+        batches = datasets.index_batches(n, batch_size, drop_remainder)(order)
         return batches.enumerate().map(
             lambda b, idx: (epoch * steps + b, idx)
         )

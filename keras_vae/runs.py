@@ -200,6 +200,7 @@ def train(config, callbacks=()):
     )
     keras.utils.set_random_seed(config.seed)
     (x_train, y_train), (x_test, y_test) = load_data(config)
+    steps_per_epoch = resume.steps_per_epoch(len(x_train), config.batch_size)
     with strategy.scope(), distribute.dtype_policy(config.mixed_precision):
         model = build_model(config, x_train.shape[1:])
         model.compile(
@@ -208,8 +209,7 @@ def train(config, callbacks=()):
             ),
             jit_compile=distribute.jit_compile_flag(config.jit_compile),
             steps_per_execution=_steps_per_execution(
-                config,
-                resume.steps_per_epoch(len(x_train), config.batch_size),
+                config, steps_per_epoch
             ),
         )
     # The grey training images are binarized on the fly under "dynamic";
@@ -217,7 +217,6 @@ def train(config, callbacks=()):
     model.check_data(x_train, "training data")
     x_test = model.check_data(x_test, "test data")
     # Schedule, NaN guard, exact resumption from RUN_DIR/backup, TensorBoard.
-    steps_per_epoch = resume.steps_per_epoch(len(x_train), config.batch_size)
     run_callbacks, backup = callbacks_lib.standard_callbacks(
         config.run_dir, model=model, steps_per_epoch=steps_per_epoch,
         warmup_steps=config.warmup_steps, cycle_steps=config.cycle_steps,
