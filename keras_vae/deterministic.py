@@ -75,13 +75,13 @@ class DeterministicVAE(VAE):
         z = self.sampler([z_mean, z_log_var], training=True)
         params_at_mean = self._decode_params(z_mean, training=True)
         self.likelihood.observe(params_at_mean, x)
-        log_px_at_mean = self.likelihood.distribution(
-            params_at_mean, x).log_prob(x)  # (B,)
+        log_px_at_mean = self.likelihood.log_prob(
+            params_at_mean, x, fit_to=x)  # (B,)
         loss = objectives.weighted_loss(log_px_at_mean, 0.0, self.losses)
         params = self._decode_params(tf.stop_gradient(z)[None],
                                      training=True)
         log_px_z = tf.stop_gradient(
-            self.likelihood.distribution(params, x).log_prob(x))  # (1, B)
+            self.likelihood.log_prob(params, x, fit_to=x))  # (1, B)
         kl = objectives.gaussian_kl(tf.cast(z_mean, "float32"),
                                     tf.cast(z_log_var, "float32"))
         return {

@@ -308,7 +308,7 @@ def _draws_fn(model):
             )
             z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (k, B, latent_dim)
             params = model._decode_params(z, training=False)
-            log_px_z = model.likelihood.distribution(params).log_prob(x)
+            log_px_z = model.likelihood.log_prob(params, x)
             log_w = objectives.log_importance_weights(
                 log_px_z, z, z_mean, z_log_var
             )
@@ -328,7 +328,7 @@ def _log_px_at_fn(model):
         @tf.function(input_signature=[x_spec, z_spec])
         def fn(x, z):
             params = model.decoder(z, training=False)
-            return model.likelihood.distribution(params).log_prob(x)
+            return model.likelihood.log_prob(params, x)
 
         _quiet(fn)
         model._keras_vae_log_px_at_fn = fn
@@ -942,7 +942,7 @@ def _optimise_fn(model, kind):
     def objective(x, z_mean, z_log_var, num_samples, seed, step):
         if kind == "map":
             params = model.decoder(z_mean, training=False)
-            log_px_z = model.likelihood.distribution(params).log_prob(x)
+            log_px_z = model.likelihood.log_prob(params, x)
             return log_px_z + objectives.log_standard_normal(z_mean)
         z_log_var = _clamp_log_var(z_log_var)
         eps = tf.random.stateless_normal(
@@ -951,7 +951,7 @@ def _optimise_fn(model, kind):
         )
         z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (S, B, latent_dim)
         params = model._decode_params(z, training=False)
-        log_px_z = model.likelihood.distribution(params).log_prob(x)
+        log_px_z = model.likelihood.log_prob(params, x)
         return objectives.elbo(log_px_z,
                                objectives.gaussian_kl(z_mean, z_log_var))
 

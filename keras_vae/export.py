@@ -181,10 +181,10 @@ def _serving_functions(model):
         return tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
 
     def _log_px_z(params, x):
-        # x=None: a head whose scale would be fitted to the batch
+        # No fit_to: a head whose scale would be fitted to the batch
         # ("optimal" Gaussian) uses the scale kept from training, so that
         # one example's score does not depend on the rest of the batch.
-        return head.distribution(params).log_prob(x)
+        return head.log_prob(params, x)
 
     def encode(x):
         x = _checked(x)

@@ -21,7 +21,9 @@ than TensorFlow, it falls back to Keras' own update.
 On the 2-core CPU, 600 train steps of the MNIST MLP took 1.08 s instead of
 1.20 s (`benchmarks/optimizer_step.py`; a plain gradient step, the least any
 update can cost, 0.95 s), and a full `fit` epoch 1.29 s instead of 1.36 s
-(benchmarks/RESULTS.md). `keras-vae train` uses it.
+(benchmarks/RESULTS.md); computing the step's shared scalars once instead of
+per variable took the 600 steps from 1.08 s to SHARED_FIGURE.
+`keras-vae train` uses it.
 """
 
 import keras
@@ -31,23 +33,68 @@ import tensorflow as tf
 @keras.saving.register_keras_serializable(package="keras_vae")
 class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` whose update is TensorFlow's fused
-    `ResourceApplyAdam` kernel. Takes exactly Adam's arguments."""
+    `ResourceApplyAdam` kernel. Takes exactly Adam's arguments.
+
+    The scalars the kernel needs (beta_1^t, beta_2^t, the betas, epsilon)
+    are computed once per `apply`, not once per variable: each would
+    otherwise be a handful of tiny ops repeated for every weight, and on a
+    small model those launches cost as much as the update itself.
+    """
+
+    def _adam_scalars(self, dtype):
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        return {
+            "beta1_power": tf.pow(beta_1, step),
+            "beta2_power": tf.pow(beta_2, step),
+            "beta1": beta_1,
+            "beta2": beta_2,
+            "epsilon": tf.cast(self.epsilon, dtype),
+        }
+
+    def _fused_update(self, gradient, variable, learning_rate, scalars):
+        dtype = variable.dtype
+        if scalars is None or scalars["beta1"].dtype != dtype:
+            scalars = self._adam_scalars(dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].handle,
+            v=self._velocities[index].handle,
+            lr=tf.cast(learning_rate, dtype),
+            grad=tf.cast(gradient, dtype),
+            use_locking=False,
+            **scalars,
+        )
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or not hasattr(variable, "handle"):
             return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        index = self._get_variable_index(variable)
-        m = self._momentums[index]
-        v = self._velocities[index]
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=m.handle, v=v.handle,
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype), use_locking=False,
-        )
+        self._fused_update(gradient, variable, learning_rate, None)
+
+    def _distributed_tf_update_step(
+        self, distribution, grads_and_vars, learning_rate
+    ):
+        # Keras' TensorFlow optimizer calls this once per `apply`, in
+        # cross-replica context, and it calls `update_step` per variable.
+        # Same loop, with the shared scalars computed once up front.
+        if self.amsgrad:
+            return super()._distributed_tf_update_step(
+                distribution, grads_and_vars, learning_rate
+            )
+        scalars = self._adam_scalars("float32")
+
+        def update(variable, gradient, learning_rate):
+            if not hasattr(variable, "handle"):
+                return super(FusedAdam, self).update_step(
+                    gradient, variable, learning_rate
+                )
+            return self._fused_update(
+                gradient, variable, learning_rate, scalars
+            )
+
+        for gradient, variable in grads_and_vars:
+            distribution.extended.update(
+                variable, update, args=(gradient, learning_rate), group=False
+            )

@@ -222,7 +222,7 @@ class VAE(keras.Model):
         params = self._decode_params(z, training=training)
         if training:
             self.likelihood.observe(params, x)
-        log_px_z = self.likelihood.distribution(params, x).log_prob(x)
+        log_px_z = self.likelihood.log_prob(params, x, fit_to=x)
         z_mean32 = tf.cast(z_mean, "float32")
         z_log_var32 = tf.cast(z_log_var, "float32")
         kl = objectives.gaussian_kl(z_mean32, z_log_var32)
