@@ -27,6 +27,7 @@ from keras_vae import objectives  # noqa: E402
 from keras_vae import optimizers  # noqa: E402
 from keras_vae import resume  # noqa: E402
 from keras_vae import serving  # noqa: E402
+from keras_vae import threads  # noqa: E402
 from keras_vae.export import export_saved_model  # noqa: E402
 from keras_vae.networks import build_conv_decoder  # noqa: E402
 from keras_vae.networks import build_conv_encoder  # noqa: E402

@@ -30,6 +30,7 @@ from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import optimizers
 from keras_vae import plotting
 from keras_vae import resume
+from keras_vae import threads
 from keras_vae import vae as vae_lib
 
 ARCHITECTURES = ("mlp", "conv")
@@ -70,6 +71,9 @@ class TrainConfig:
     steps_per_execution: object = None
     save_freq: object = "epoch"
     nan_guard: str = "rollback"
+    # TensorFlow's CPU thread pools: "auto", "tf" or (intra, inter); see
+    # keras_vae.threads.
+    cpu_threads: object = "auto"
 
     def validate(self):
         """Raises ValueError naming the first bad setting."""
@@ -117,6 +121,7 @@ class TrainConfig:
                 "to replace it."
             )
         callbacks_lib.check_train_options(self)
+        threads.parse(self.cpu_threads)
 
 
 def _write_json(path, obj):
@@ -193,6 +198,8 @@ def train(config, callbacks=()):
         (model, metrics dict).
     """
     config.validate()
+    # Before anything runs a TensorFlow op: the pools are fixed from then on.
+    cpu_threads = threads.configure(config.cpu_threads, config.arch)
     strategy = distribute.get_strategy(config.strategy)
     # Workers other than the chief write their copies elsewhere.
     config = dataclasses.replace(
@@ -269,6 +276,7 @@ def train(config, callbacks=()):
         "test_examples": int(len(x_test)),
         "seconds": seconds,
         "seconds_per_epoch": seconds / max(1, config.epochs),
+        "cpu_threads": cpu_threads,
         "test": {
             "elbo": float(test["elbo"]),
             "reconstruction_loss": float(test["reconstruction_loss"]),

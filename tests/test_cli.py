@@ -27,6 +27,11 @@ def test_train_writes_model_metrics_and_figures(tmp_path, data_dir):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["binarize"] == "dynamic"
     assert "dynamic binarization" in metrics["protocol"]
+    # The thread pools the run trained with are on record (this test's
+    # process had started TensorFlow already, so "auto" changed nothing).
+    threads_used = metrics["cpu_threads"]
+    assert threads_used["setting"] == "auto"
+    assert threads_used["intra_op"] >= 0 and threads_used["inter_op"] >= 0
     test = metrics["test"]
     assert test["elbo"] == pytest.approx(
         -(test["reconstruction_loss"] + test["kl_loss"]), rel=1e-4)
