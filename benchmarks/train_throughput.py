@@ -9,10 +9,18 @@ Bernoulli cross-entropy), batch 100, Adam(1e-3) and number of steps:
 
 - keras_vae    `kv.build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))` or
                `kv.build_conv_vae((28, 28, 1), 2)`, `fit` on
-               `kv.datasets.make_dataset(x, batch_size=100, binarize=None)`.
+               `kv.resume.GraphStream(x, batch_size=100, binarize=None)` (what
+               `keras-vae train` trains from on one device).
+               Like `keras-vae train`, the worker first sets TensorFlow's CPU
+               thread pools with `kv.threads.configure("auto", arch)` (one
+               thread per op for the MLP on a CPU with <= 4 cores; see
+               keras_vae/threads.py); `--cpu-threads tf` turns that off.
 - plain_keras  baseline (a), benchmarks/baselines/plain_keras_vae.py: the
                keras.io way (custom train_step with a GradientTape, fit on a
-               numpy array).
+               numpy array), with TensorFlow's default thread pools.
+- plain_keras_threads  (only with `--plain-threads I,J`) the same baseline
+               run with TF_NUM_INTRAOP_THREADS=I, TF_NUM_INTEROP_THREADS=J:
+               how much of keras_vae's lead is the thread setting alone.
 - pythae       baseline (b), benchmarks/baselines/pythae_vae.py: Pythae 0.1.2
                on PyTorch 2.13 (CPU) through its BaseTrainer, run in
                benchmarks/_envs/pythae (bash benchmarks/setup_pythae_env.sh).
@@ -47,6 +55,7 @@ sys.path.insert(0, str(BENCH_DIR))
 import _common  # noqa: E402
 
 IMPLS = ("keras_vae", "plain_keras", "pythae")
+OPTIONAL_IMPLS = ("plain_keras_threads",)
 ARCHS = ("mlp", "conv")
 LATENT_DIM = {"mlp": 50, "conv": 2}
 
@@ -66,6 +75,8 @@ def keras_vae_worker(args):
         _common.emit({"impl": "keras_vae", "arch": args.arch,
                       "error": f"import keras_vae failed: {type(e).__name__}: {e}"})
         return
+    # Before any TensorFlow op, as `keras-vae train` does.
+    cpu_threads = kv.threads.configure(args.cpu_threads, args.arch)
     import keras
     import numpy as np
     import tensorflow as tf
@@ -83,12 +94,16 @@ def keras_vae_worker(args):
         # kernel per variable (kv.optimizers.FusedAdam).
         model.compile(optimizer=kv.optimizers.FusedAdam(learning_rate=1e-3),
                       steps_per_execution=spe)
-        ds_warm = kv.datasets.make_dataset(x[: warmup_steps * bs], batch_size=bs,
-                                           binarize=None, seed=args.seed)
-        ds_timed = kv.datasets.make_dataset(x[: args.steps * bs], batch_size=bs,
-                                            binarize=None, seed=args.seed)
-        result = timed_fit(model, warmup_fit=dict(x=ds_warm, epochs=1),
-                           timed_fit_kwargs=dict(x=ds_timed, epochs=1),
+        # The stream `keras-vae train` trains from: batches computed inside
+        # the train function (kv.resume.GraphStream). One stream for the
+        # warm-up and the timed epoch, so the timed epoch reuses the traced
+        # function.
+        stream = kv.resume.GraphStream(x[: args.steps * bs], batch_size=bs,
+                                       binarize=None, seed=args.seed)
+        result = timed_fit(model,
+                           warmup_fit=dict(x=stream, epochs=1,
+                                           steps_per_epoch=warmup_steps),
+                           timed_fit_kwargs=dict(x=stream, epochs=1),
                            steps=args.steps, batch_size=bs)
     except Exception as e:
         _common.emit({"impl": "keras_vae", "arch": args.arch,
@@ -97,6 +112,7 @@ def keras_vae_worker(args):
     result.update(
         impl="keras_vae", arch=args.arch, latent_dim=LATENT_DIM[args.arch], batch_size=bs,
         steps_per_execution=spe, warmup_steps=warmup_steps,
+        cpu_threads=cpu_threads,
         num_params=int(model.count_params()),
         peak_rss_mib=_common.peak_rss_mib(),
         versions={"keras_vae": getattr(kv, "__version__", "?"), "tensorflow": tf.__version__,
@@ -116,8 +132,8 @@ def command_for(impl, arch, args, spe):
     common += ["--seed", str(args.seed)]
     if impl == "keras_vae":
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", "keras_vae",
-               *common, "--steps-per-execution", str(spe)]
-    elif impl == "plain_keras":
+               *common, "--steps-per-execution", str(spe), "--cpu-threads", args.cpu_threads]
+    elif impl in ("plain_keras", "plain_keras_threads"):
         cmd = [sys.executable, str(BENCH_DIR / "baselines" / "plain_keras_vae.py"),
                *common, "--steps-per-execution", str(spe)]
     elif impl == "pythae":
@@ -132,7 +148,16 @@ def command_for(impl, arch, args, spe):
     return cmd
 
 
-def run_one(cmd, args, label):
+def env_for(impl, args):
+    """The worker's environment: plain_keras_threads gets the thread pools."""
+    env = dict(os.environ)
+    if impl == "plain_keras_threads":
+        intra, inter = args.plain_threads.split(",")
+        env.update(TF_NUM_INTRAOP_THREADS=intra, TF_NUM_INTEROP_THREADS=inter)
+    return env
+
+
+def run_one(cmd, args, label, env=None):
     """Run one worker; return its result dict with contention figures added."""
     waited, busy, quiet = _common.wait_for_quiet(
         threshold=args.quiet_threshold, timeout=args.wait_quiet, log=print)
@@ -142,7 +167,7 @@ def run_one(cmd, args, label):
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                          cwd=BENCH_DIR.parent)
+                          cwd=BENCH_DIR.parent, env=env)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1 = _common.cpu_times()
@@ -219,6 +244,12 @@ def main(argv=None):
                         help="run a contended run again, at most this many times")
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/_out/...)")
+    parser.add_argument("--cpu-threads", default="auto",
+                        help="keras_vae's thread pools, as `keras-vae train --cpu-threads` "
+                             "(auto, tf, or I,J; default auto)")
+    parser.add_argument("--plain-threads", default=None, metavar="I,J",
+                        help="also run the plain Keras baseline with I threads per op and "
+                             "J ops at once (row plain_keras_threads)")
     parser.add_argument("--worker", choices=("keras_vae",), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -228,8 +259,20 @@ def main(argv=None):
     archs = ARCHS if args.arch == "all" else (args.arch,)
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
     for impl in impls:
-        if impl not in IMPLS:
+        if impl not in IMPLS + OPTIONAL_IMPLS:
             parser.error(f"unknown impl {impl!r}; expected a subset of {','.join(IMPLS)}")
+    if args.plain_threads:
+        try:
+            ok = all(int(n) >= 1 for n in args.plain_threads.split(",")) and (
+                len(args.plain_threads.split(",")) == 2)
+        except ValueError:
+            ok = False
+        if not ok:
+            parser.error(f"--plain-threads takes two positive ints I,J; got {args.plain_threads!r}")
+        if "plain_keras" in impls and "plain_keras_threads" not in impls:
+            impls.insert(impls.index("plain_keras") + 1, "plain_keras_threads")
+    elif "plain_keras_threads" in impls:
+        parser.error("plain_keras_threads needs --plain-threads I,J")
     if "pythae" in impls and not pathlib.Path(args.pythae_python).exists():
         print(f"NOTE: {args.pythae_python} not found; run `bash benchmarks/setup_pythae_env.sh`."
               " Skipping pythae.")
@@ -259,7 +302,8 @@ def main(argv=None):
                     continue
                 label = f"{arch}/{impl}" + (f"/spe={spe}" if spe else "") + f"/rep{rep}"
                 print(f"- {label} ...", flush=True)
-                r = run_one(command_for(impl, arch, args, spe), args, label)
+                r = run_one(command_for(impl, arch, args, spe), args, label,
+                            env=env_for(impl, args))
                 for retry in range(args.retry_contended):
                     if "error" in r or not r["contended"]:
                         break
@@ -269,7 +313,8 @@ def main(argv=None):
                     r["discarded"] = True
                     r.update(arch=arch, impl=impl, steps_per_execution=spe, repeat=rep)
                     runs.append(r)
-                    r = run_one(command_for(impl, arch, args, spe), args, label)
+                    r = run_one(command_for(impl, arch, args, spe), args, label,
+                                env=env_for(impl, args))
                 r.update(arch=arch, impl=impl, steps_per_execution=spe, repeat=rep)
                 runs.append(r)
                 if "error" in r:

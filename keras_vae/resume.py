@@ -56,6 +56,52 @@ def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
     return -(-num_examples // batch_size)
 
 
+def _check_stream_args(x, binarize, seed, start_step, what):
+    """The checks `make_step_dataset` and `GraphStream` share; returns x as
+    a float32 numpy array."""
+    if binarize not in (None, "none", "dynamic"):
+        raise ValueError(
+            f"Unknown binarize mode {binarize!r} for the training stream. "
+            "Expected None or 'dynamic' (static and threshold binarization "
+            "are done once, by keras_vae.datasets.load)."
+        )
+    if isinstance(seed, bool) or not isinstance(
+        seed, numbers.Integral
+    ) or not 0 <= seed < 2**31:
+        raise ValueError(
+            f"`seed` must be an int in [0, 2**31 - 1]. Received: seed={seed!r}"
+        )
+    if isinstance(start_step, bool) or not isinstance(
+        start_step, numbers.Integral
+    ) or start_step < 0:
+        raise ValueError(
+            "`start_step` must be an int >= 0. Received: "
+            f"start_step={start_step!r}"
+        )
+    if isinstance(x, tuple):
+        raise ValueError(
+            f"{what} takes the examples only (a VAE has no "
+            f"targets). Received a tuple of length {len(x)}."
+        )
+    x = np.asarray(x, dtype="float32")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(
+            f"{what} needs at least one example. Received x of "
+            f"shape {x.shape}."
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
+            "clean the data first."
+        )
+    if binarize == "dynamic" and (x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError(
+            "binarize='dynamic' treats values as probabilities, so they must "
+            f"lie in [0, 1]; x has values in [{x.min():g}, {x.max():g}]."
+        )
+    return x
+
+
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
                       start_step=0, drop_remainder=False):
     """An infinite `tf.data` stream whose batch g depends only on (seed, g).
@@ -85,46 +131,7 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
         ValueError: bad batch_size, binarize, seed or start_step, empty or
             non-finite x, values outside [0, 1] with binarize="dynamic".
     """
-    if binarize not in (None, "none", "dynamic"):
-        raise ValueError(
-            f"Unknown binarize mode {binarize!r} for the training stream. "
-            "Expected None or 'dynamic' (static and threshold binarization "
-            "are done once, by keras_vae.datasets.load)."
-        )
-    if isinstance(seed, bool) or not isinstance(
-        seed, numbers.Integral
-    ) or not 0 <= seed < 2**31:
-        raise ValueError(
-            f"`seed` must be an int in [0, 2**31 - 1]. Received: seed={seed!r}"
-        )
-    if isinstance(start_step, bool) or not isinstance(
-        start_step, numbers.Integral
-    ) or start_step < 0:
-        raise ValueError(
-            "`start_step` must be an int >= 0. Received: "
-            f"start_step={start_step!r}"
-        )
-    if isinstance(x, tuple):
-        raise ValueError(
-            "make_step_dataset takes the examples only (a VAE has no "
-            f"targets). Received a tuple of length {len(x)}."
-        )
-    x = np.asarray(x, dtype="float32")
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ValueError(
-            f"make_step_dataset needs at least one example. Received x of "
-            f"shape {x.shape}."
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
-            "clean the data first."
-        )
-    if binarize == "dynamic" and (x.min() < 0.0 or x.max() > 1.0):
-        raise ValueError(
-            "binarize='dynamic' treats values as probabilities, so they must "
-            f"lie in [0, 1]; x has values in [{x.min():g}, {x.max():g}]."
-        )
+    x = _check_stream_args(x, binarize, seed, start_step, "make_step_dataset")
     n = int(x.shape[0])
     steps = steps_per_epoch(n, batch_size, drop_remainder)
     start_epoch, start_batch = divmod(int(start_step), steps)
@@ -179,3 +186,111 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
         tf.data.experimental.AutoShardPolicy.DATA
     )
     return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class GraphStream:
+    """`make_step_dataset`'s stream, computed inside the train function.
+
+    The same batches, step for step (batch g is a pure function of
+    (seed, g), by the same stateless ops), but read from a tensor in memory
+    by the compiled train function itself instead of through a `tf.data`
+    iterator. Fetching from an iterator is an op that must wait for the
+    previous step's updates and hand over to tf.data's threads; on the
+    2-core CPU that cost ~0.3 ms of the MNIST MLP's ~1.2 ms step
+    (benchmarks/RESULTS.md). Give it to `VAE.fit` in place of a dataset:
+
+        stream = GraphStream(x_train, 100, binarize="dynamic", seed=0,
+                             start_step=backup.resume_step())
+        vae.fit(stream, epochs=10, callbacks=[backup])
+
+    The stream keeps its position in a step counter (a variable, not saved
+    with the model: pass `start_step` to resume) and the current epoch's
+    order, drawn once per epoch. It needs the whole data set in memory, one
+    device (no `tf.distribute` strategy) and no XLA; `keras-vae train` uses
+    it when those hold and `make_step_dataset` otherwise.
+
+    Args: as `make_step_dataset`.
+    """
+
+    def __init__(self, x, batch_size=100, binarize=None, shuffle=True,
+                 seed=0, start_step=0, drop_remainder=False):
+        x = _check_stream_args(x, binarize, seed, start_step, "GraphStream")
+        self.n = int(x.shape[0])
+        self.batch_size = int(batch_size)
+        self.steps_per_epoch = steps_per_epoch(
+            self.n, batch_size, drop_remainder
+        )
+        self.binarize = binarize if binarize == "dynamic" else None
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.element_shape = tuple(x.shape[1:])
+        self._data = tf.constant(x)
+        key = tf.constant([self.seed, 0], tf.int64)
+        self._shuffle_key = tf.random.experimental.stateless_fold_in(
+            key, _SHUFFLE_STREAM
+        )
+        self._binarize_key = tf.random.experimental.stateless_fold_in(
+            key, _BINARIZE_STREAM
+        )
+        self._step = tf.Variable(int(start_step), dtype=tf.int64,
+                                 trainable=False, name="stream_step")
+        self._order = tf.Variable(tf.range(self.n, dtype=tf.int64),
+                                  trainable=False, name="stream_order")
+        self._order_epoch = tf.Variable(-1, dtype=tf.int64,
+                                        trainable=False, name="stream_epoch")
+
+    @property
+    def step(self):
+        """The global step of the next batch."""
+        return int(self._step.numpy())
+
+    def _epoch_order(self, epoch):
+        if not self.shuffle:
+            return tf.range(self.n, dtype=tf.int64)
+
+        def draw():
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(self.n, dtype=tf.int64),
+                seed=tf.random.experimental.stateless_fold_in(
+                    self._shuffle_key, epoch
+                ),
+            )
+            with tf.control_dependencies([
+                self._order.assign(order),
+                self._order_epoch.assign(epoch),
+            ]):
+                return tf.identity(order)
+
+        return tf.cond(tf.equal(epoch, self._order_epoch),
+                       self._order.read_value, draw)
+
+    def batch(self, step):
+        """Batch number `step` (int64 scalar tensor) of the stream."""
+        step = tf.convert_to_tensor(step, tf.int64)
+        epoch = step // self.steps_per_epoch
+        b = step % self.steps_per_epoch
+        order = self._epoch_order(epoch)
+        start = b * self.batch_size
+        size = tf.minimum(tf.cast(self.batch_size, tf.int64),
+                          self.n - start)
+        batch = tf.gather(self._data, order[start:start + size])
+        if self.binarize == "dynamic":
+            uniform = tf.random.stateless_uniform(
+                tf.shape(batch),
+                seed=tf.random.experimental.stateless_fold_in(
+                    self._binarize_key, step
+                ),
+            )
+            batch = tf.cast(uniform < batch, batch.dtype)
+        return batch
+
+    def next_batch(self):
+        """The next batch; advances the step counter (call in a function)."""
+        step = self._step.assign_add(1, read_value=True) - 1
+        return self.batch(step)
+
+    def placeholder_dataset(self):
+        """What `fit` iterates over while the train function reads the
+        stream: one example batch, repeated, never fetched per step."""
+        first = self._data[: self.batch_size]
+        return tf.data.Dataset.from_tensors(first).repeat()

@@ -10,6 +10,7 @@ from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import objectives
+from keras_vae import resume as resume_lib
 from keras_vae.sampling import Sampling
 
 OBJECTIVES = ("elbo", "iwae")
@@ -374,6 +375,10 @@ class VAE(keras.Model):
         return x
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        if isinstance(x, resume_lib.GraphStream):
+            return self._fit_graph_stream(
+                x, y, *args, validation_data=validation_data, **kwargs
+            )
         if kwargs.get("sample_weight") is not None:
             self._unpack((x, None, kwargs["sample_weight"]))
         x = self._check_input(x)
@@ -384,6 +389,96 @@ class VAE(keras.Model):
         return super().fit(
             x, y, *args, validation_data=validation_data, **kwargs
         )
+
+    def _fit_graph_stream(self, stream, y=None, *args, **kwargs):
+        """`fit` with batches read by the train function from a
+        `keras_vae.resume.GraphStream` (no iterator op per step)."""
+        if y is not None or args:
+            raise ValueError(
+                "With a GraphStream pass the other fit arguments by name "
+                "(epochs=..., callbacks=...); a VAE takes no targets y."
+            )
+        if kwargs.get("batch_size") is not None:
+            raise ValueError(
+                "The GraphStream sets the batch size "
+                f"({stream.batch_size}); do not pass batch_size to fit."
+            )
+        if kwargs.get("sample_weight") is not None:
+            self._unpack((None, None, kwargs["sample_weight"]))
+        if stream.element_shape != tuple(self.event_shape):
+            raise ValueError(
+                f"The GraphStream holds examples of shape "
+                f"{stream.element_shape} but the model expects "
+                f"{tuple(self.event_shape)}."
+            )
+        default = tf.distribute.get_strategy()
+        if (self.distribute_strategy is not default
+                or tf.distribute.has_strategy()):
+            raise ValueError(
+                "GraphStream trains on one device. Under a tf.distribute "
+                "strategy pass keras_vae.resume.make_step_dataset(...) "
+                "(the same batches, through tf.data) instead."
+            )
+        if self.jit_compile:
+            raise ValueError(
+                "GraphStream does not run with jit_compile=True; compile "
+                "with jit_compile=False or pass "
+                "keras_vae.resume.make_step_dataset(...) instead."
+            )
+        steps = kwargs.pop("steps_per_epoch", None) or stream.steps_per_epoch
+        spe = int(self.steps_per_execution)
+        if steps % spe:
+            raise ValueError(
+                f"steps_per_epoch={steps} is not a multiple of the model's "
+                f"steps_per_execution={spe}; with a GraphStream every call "
+                "of the train function runs exactly steps_per_execution "
+                "steps. Compile with a divisor of the steps per epoch."
+            )
+        validation_data = kwargs.pop("validation_data", None)
+        if isinstance(validation_data, (np.ndarray, tf.Tensor)):
+            validation_data = self._check_input(
+                validation_data, "validation_data"
+            )
+        kwargs.setdefault("shuffle", False)
+        keras_function = self.train_function
+        self.train_function = self._graph_stream_function(stream, spe)
+        try:
+            return super().fit(
+                stream.placeholder_dataset(), steps_per_epoch=steps,
+                validation_data=validation_data, **kwargs,
+            )
+        finally:
+            self.train_function = keras_function
+
+    def _graph_stream_function(self, stream, spe):
+        # One traced function per (stream, steps_per_execution), kept so
+        # that a second fit on the same stream does not trace again.
+        cache = self.__dict__.setdefault("_keras_vae_stream_fns", {})
+        key = (id(stream), spe, id(self.optimizer))
+        if key in cache and cache[key][0] is stream:
+            return cache[key][1]
+
+        @tf.function(autograph=False)
+        def run_steps():
+            logs = self.train_step(stream.next_batch())
+            if spe > 1:
+                _, logs = tf.while_loop(
+                    lambda i, _: i < spe - 1,
+                    lambda i, _: (i + 1, self.train_step(
+                        stream.next_batch())),
+                    (tf.constant(0), logs),
+                )
+            return logs
+
+        def function(iterator):
+            # Keras hands over its iterator; the batches come from the
+            # stream instead.
+            del iterator
+            return run_steps()
+
+        cache.clear()
+        cache[key] = (stream, function)
+        return function
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = self._check_input(x)

@@ -11,6 +11,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_vae as kv
 from keras_vae import callbacks as kcb
@@ -267,3 +268,106 @@ def test_keras_vae_train_resumes_exactly_with_several_steps_per_execution(
     loaded = keras.models.load_model(tmp_path / "b" / "model.keras")
     diff = _max_abs_diff(reference.get_weights(), loaded.get_weights())
     assert diff <= 1e-6, diff
+
+
+# -- GraphStream: the same stream, read inside the train function -------------
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(binarize="dynamic", seed=3),
+    dict(binarize=None, shuffle=False),
+    dict(binarize="dynamic", seed=1, start_step=7),
+    dict(binarize=None, seed=2, drop_remainder=True),
+])
+def test_graph_stream_yields_the_tf_data_streams_batches(kwargs):
+    # Oracle: make_step_dataset, whose batches the tests above pin down.
+    x = np.random.default_rng(0).random((23, 2, 3)).astype("float32")
+    stream = resume.GraphStream(x, 5, **kwargs)
+    expected = _take(resume.make_step_dataset(x, 5, **kwargs), 16)
+    start = kwargs.get("start_step", 0)
+    assert stream.step == start
+    for i, want in enumerate(expected):  # more than three epochs
+        got = stream.next_batch().numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"batch {i}")
+    assert stream.step == start + 16
+    assert stream.steps_per_epoch == (4 if kwargs.get("drop_remainder")
+                                      else 5)
+
+
+@pytest.mark.parametrize("spe", [1, 5])
+def test_fit_on_a_graph_stream_trains_like_fit_on_tf_data(spe):
+    x = np.random.default_rng(1).random((230, 12)).astype("float32")
+
+    def train(kind):
+        keras.utils.set_random_seed(0)
+        model = kv.build_mlp_vae((12,), 3, hidden_units=(16,), seed=0)
+        model.compile(optimizer=kv.optimizers.FusedAdam(1e-2),
+                      steps_per_execution=spe)
+        if kind == "graph":
+            stream = resume.GraphStream(x, 23, binarize="dynamic", seed=4)
+            history = model.fit(stream, epochs=3, verbose=0)
+            # A second fit goes on where the first stopped.
+            history = model.fit(stream, epochs=1, verbose=0)
+            assert stream.step == 40
+        else:
+            stream = resume.make_step_dataset(x, 23, binarize="dynamic",
+                                              seed=4)
+            history = model.fit(stream, epochs=4, steps_per_epoch=10,
+                                verbose=0, shuffle=False)
+        return model, history.history
+
+    graph, graph_logs = train("graph")
+    keras_loop, keras_logs = train("tfdata")
+    assert int(graph.optimizer.iterations) == 40
+    for a, b in zip(graph.get_weights(), keras_loop.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert graph_logs["loss"][-1] == pytest.approx(keras_logs["loss"][-1],
+                                                   rel=1e-5)
+    # Keras' own train function is back for data of other kinds.
+    graph.fit(x[:46], batch_size=23, epochs=1, verbose=0)
+    assert int(graph.optimizer.iterations) == 42
+
+
+def _stream_model(**compile_kwargs):
+    model = kv.build_mlp_vae((4,), 2, hidden_units=(8,), seed=0)
+    model.compile(optimizer="adam", **compile_kwargs)
+    return model
+
+
+@pytest.mark.parametrize("compile_kwargs, fit_kwargs, match", [
+    (dict(steps_per_execution=3), {}, "not a multiple"),
+    (dict(jit_compile=True), {}, "jit_compile"),
+    ({}, dict(batch_size=5), "batch size"),
+])
+def test_graph_stream_refuses_what_it_cannot_do(compile_kwargs, fit_kwargs,
+                                                 match):
+    x = np.random.default_rng(0).random((20, 4)).astype("float32")
+    stream = resume.GraphStream(x, 5)
+    model = _stream_model(**compile_kwargs)
+    with pytest.raises(ValueError, match=match):
+        model.fit(stream, epochs=1, verbose=0, **fit_kwargs)
+    assert stream.step == 0 and int(model.optimizer.iterations) == 0
+
+
+def test_graph_stream_refuses_other_shapes_targets_and_strategies():
+    stream = resume.GraphStream(np.zeros((20, 3), "float32"), 5)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*expects \(4,\)"):
+        _stream_model().fit(stream, epochs=1, verbose=0)
+    good = resume.GraphStream(np.zeros((20, 4), "float32"), 5)
+    with pytest.raises(ValueError, match="no targets"):
+        _stream_model().fit(good, np.zeros(20), epochs=1, verbose=0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = _stream_model()
+    with pytest.raises(ValueError, match="make_step_dataset"):
+        model.fit(good, epochs=1, verbose=0)
+
+
+def test_graph_stream_checks_its_data_like_the_tf_data_stream():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        resume.GraphStream(np.full((4, 2), np.nan, "float32"), 2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        resume.GraphStream(np.full((4, 2), 2.0, "float32"), 2,
+                           binarize="dynamic")
+    with pytest.raises(ValueError, match="GraphStream needs at least one"):
+        resume.GraphStream(np.zeros((0, 2), "float32"), 2)
