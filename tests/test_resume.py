@@ -371,3 +371,14 @@ def test_graph_stream_checks_its_data_like_the_tf_data_stream():
                            binarize="dynamic")
     with pytest.raises(ValueError, match="GraphStream needs at least one"):
         resume.GraphStream(np.zeros((0, 2), "float32"), 2)
+
+
+def test_graph_stream_batch_shape_is_static_when_every_batch_is_full():
+    def traced_shape(n, **kwargs):
+        stream = resume.GraphStream(np.zeros((n, 3), "float32"), 5, **kwargs)
+        fn = tf.function(stream.next_batch).get_concrete_function()
+        return tuple(fn.output_shapes)
+
+    assert traced_shape(20) == (5, 3)
+    assert traced_shape(23, drop_remainder=True) == (5, 3)
+    assert traced_shape(23) == (None, 3)  # the last batch holds 3
