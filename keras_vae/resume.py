@@ -206,9 +206,13 @@ class GraphStream:
 
     The stream keeps its position in a step counter (a variable, not saved
     with the model: pass `start_step` to resume) and the current epoch's
-    order, drawn once per epoch. It needs the whole data set in memory, one
-    device (no `tf.distribute` strategy) and no XLA; `keras-vae train` uses
-    it when those hold and `make_step_dataset` otherwise.
+    order, drawn once per epoch. It needs the whole data set in memory and
+    one device (no `tf.distribute` strategy). The images are one tensor on
+    TensorFlow's default device, the GPU when there is one, so that no step
+    would copy a batch from the host (not measured: no GPU was available to
+    this project). With
+    `jit_compile=True` XLA compiles each step and the batch is read outside
+    it. `training_stream` picks it or `make_step_dataset` for a model.
 
     Args: as `make_step_dataset`.
     """
@@ -303,3 +307,21 @@ class GraphStream:
         stream: one example batch, repeated, never fetched per step."""
         first = self._data[: self.batch_size]
         return tf.data.Dataset.from_tensors(first).repeat()
+
+
+def training_stream(model, x, **kwargs):
+    """The step-indexed stream `keras-vae train` feeds `model.fit`.
+
+    A `GraphStream` when the model trains on one device (no `tf.distribute`
+    strategy), else `make_step_dataset` (the same batches, through
+    `tf.data`, which a strategy can split over its replicas). kwargs are
+    those of `make_step_dataset`. With the dataset, give `fit`
+    `steps_per_epoch=steps_per_epoch(len(x), batch_size)`; a GraphStream
+    knows its own.
+    """
+    default = tf.distribute.get_strategy()
+    one_device = (model.distribute_strategy is default
+                  and not tf.distribute.has_strategy())
+    if one_device:
+        return GraphStream(x, **kwargs)
+    return make_step_dataset(x, **kwargs)

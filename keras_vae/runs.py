@@ -22,7 +22,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import datasets
@@ -240,17 +239,13 @@ def train(config, callbacks=()):
 
     # Batch g of this stream depends only on (seed, g), so a resumed run
     # sees the same data as an uninterrupted one (keras_vae.resume). On one
-    # device without XLA the train function computes the batches itself
-    # (GraphStream); otherwise tf.data delivers the same batches.
-    stream_kwargs = dict(
-        batch_size=config.batch_size,
+    # device the train function computes the batches itself (GraphStream);
+    # under a strategy tf.data delivers the same batches.
+    train_ds = resume.training_stream(
+        model, x_train, batch_size=config.batch_size,
         binarize="dynamic" if config.binarize == "dynamic" else None,
         shuffle=True, seed=config.seed, start_step=backup.resume_step(),
     )
-    if strategy is tf.distribute.get_strategy() and not model.jit_compile:
-        train_ds = resume.GraphStream(x_train, **stream_kwargs)
-    else:
-        train_ds = resume.make_step_dataset(x_train, **stream_kwargs)
     test_ds = datasets.make_dataset(
         x_test, batch_size=max(config.batch_size, 500), shuffle=False
     )

@@ -419,12 +419,6 @@ class VAE(keras.Model):
                 "strategy pass keras_vae.resume.make_step_dataset(...) "
                 "(the same batches, through tf.data) instead."
             )
-        if self.jit_compile:
-            raise ValueError(
-                "GraphStream does not run with jit_compile=True; compile "
-                "with jit_compile=False or pass "
-                "keras_vae.resume.make_step_dataset(...) instead."
-            )
         steps = kwargs.pop("steps_per_epoch", None) or stream.steps_per_epoch
         spe = int(self.steps_per_execution)
         if steps % spe:
@@ -454,18 +448,23 @@ class VAE(keras.Model):
         # One traced function per (stream, steps_per_execution), kept so
         # that a second fit on the same stream does not trace again.
         cache = self.__dict__.setdefault("_keras_vae_stream_fns", {})
-        key = (id(stream), spe, id(self.optimizer))
+        jit = bool(self.jit_compile)
+        key = (id(stream), spe, id(self.optimizer), jit)
         if key in cache and cache[key][0] is stream:
             return cache[key][1]
+        step = self.train_step
+        if jit:
+            # As Keras does: XLA compiles the step; the batch is read
+            # outside it (a stateless shuffle has no XLA kernel).
+            step = tf.function(step, jit_compile=True, autograph=False)
 
         @tf.function(autograph=False)
         def run_steps():
-            logs = self.train_step(stream.next_batch())
+            logs = step(stream.next_batch())
             if spe > 1:
                 _, logs = tf.while_loop(
                     lambda i, _: i < spe - 1,
-                    lambda i, _: (i + 1, self.train_step(
-                        stream.next_batch())),
+                    lambda i, _: (i + 1, step(stream.next_batch())),
                     (tf.constant(0), logs),
                 )
             return logs

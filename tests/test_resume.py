@@ -336,7 +336,6 @@ def _stream_model(**compile_kwargs):
 
 @pytest.mark.parametrize("compile_kwargs, fit_kwargs, match", [
     (dict(steps_per_execution=3), {}, "not a multiple"),
-    (dict(jit_compile=True), {}, "jit_compile"),
     ({}, dict(batch_size=5), "batch size"),
 ])
 def test_graph_stream_refuses_what_it_cannot_do(compile_kwargs, fit_kwargs,
@@ -382,3 +381,38 @@ def test_graph_stream_batch_shape_is_static_when_every_batch_is_full():
     assert traced_shape(20) == (5, 3)
     assert traced_shape(23, drop_remainder=True) == (5, 3)
     assert traced_shape(23) == (None, 3)  # the last batch holds 3
+
+
+def test_graph_stream_under_xla_trains_like_keras_xla_loop():
+    # jit_compile=True: XLA compiles the step, the batch is read outside.
+    # Oracle: Keras' own XLA train function on make_step_dataset.
+    x = np.random.default_rng(3).random((40, 6)).astype("float32")
+
+    def train(kind):
+        keras.utils.set_random_seed(0)
+        model = kv.build_mlp_vae((6,), 2, hidden_units=(8,), seed=1)
+        model.compile(optimizer=kv.optimizers.FusedAdam(1e-2),
+                      jit_compile=True, steps_per_execution=2)
+        if kind == "graph":
+            model.fit(resume.GraphStream(x, 10, binarize="dynamic", seed=2),
+                      epochs=2, verbose=0)
+        else:
+            model.fit(resume.make_step_dataset(x, 10, binarize="dynamic",
+                                               seed=2),
+                      epochs=2, steps_per_epoch=4, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    for a, b in zip(train("graph"), train("tfdata")):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_training_stream_picks_graph_stream_on_one_device_only():
+    x = np.zeros((20, 4), "float32")
+    assert isinstance(resume.training_stream(_stream_model(), x,
+                                             batch_size=5),
+                      resume.GraphStream)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = _stream_model()
+    stream = resume.training_stream(model, x, batch_size=5)
+    assert isinstance(stream, tf.data.Dataset)
