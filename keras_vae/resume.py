@@ -198,7 +198,8 @@ class GraphStream:
     previous step's updates and hand over to tf.data's threads; on the
     2-core CPU that cost ~0.35 ms per step of the MNIST MLP, whose step
     takes ~1.2 ms without it (600 steps in one loop: 0.89 s from an
-    iterator, 0.69 s from a tensor in memory). Give it to `VAE.fit` in place of a dataset:
+    iterator, 0.69 s from a tensor in memory). Give it to `VAE.fit` in
+    place of a dataset:
 
         stream = GraphStream(x_train, 100, binarize="dynamic", seed=0,
                              start_step=backup.resume_step())
@@ -210,9 +211,9 @@ class GraphStream:
     one device (no `tf.distribute` strategy). The images are one tensor on
     TensorFlow's default device, the GPU when there is one, so that no step
     would copy a batch from the host (not measured: no GPU was available to
-    this project). With
-    `jit_compile=True` XLA compiles each step and the batch is read outside
-    it. `training_stream` picks it or `make_step_dataset` for a model.
+    this project). With `jit_compile=True` XLA compiles each step and the
+    batch is read outside it. `training_stream` picks this class or
+    `make_step_dataset` for a model.
 
     Args: as `make_step_dataset`.
     """
