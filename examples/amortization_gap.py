@@ -35,6 +35,7 @@ import numpy as np
 
 import keras_vae as kv
 from keras_vae import evaluation
+from keras_vae import plotting
 
 
 def load_or_train(args):
@@ -150,9 +151,7 @@ def plot(result, per_example, curve, path):
                   fontsize=10)
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plotting.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -158,9 +158,7 @@ def plot(samples, results, path):
             f"ELBO {r['elbo']['mean']:.1f} nats", fontsize=10)
     fig.suptitle("mean of p(x|z) for z ~ N(0, I)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plotting.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def tile(images, ncols):
     return canvas
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Writes `fig` to `path` (PNG) through a temporary file and closes it,
+    so an interrupted run never leaves a half-written figure. Returns path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -66,7 +68,7 @@ def plot_image_grid(images, path, title=None, ncols=10):
     fig, ax = plt.subplots(figsize=(ncols * 0.8, canvas.shape[0] /
                                     canvas.shape[1] * ncols * 0.8 + 0.4))
     _show(ax, canvas, title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_reconstructions(inputs, reconstructions, path, title=None,
@@ -84,7 +86,7 @@ def plot_reconstructions(inputs, reconstructions, path, title=None,
                                     canvas.shape[1] * ncols * 0.8 + 0.4))
     _show(ax, canvas, title or "inputs (odd rows) and reconstructions "
           "(even rows)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(history, path, title=None):
@@ -112,7 +114,7 @@ def plot_history(history, path, title=None):
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_latent_scatter(z_mean, labels, path, title=None):
@@ -133,7 +135,7 @@ def plot_latent_scatter(z_mean, labels, path, title=None):
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(title or "test set in latent space (z_mean)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def manifold_grid(n=15, quantile=0.05):
@@ -154,4 +156,4 @@ def plot_manifold(images, path, n=15, title=None):
     canvas = tile(images, n)
     fig, ax = plt.subplots(figsize=(8, 8 * canvas.shape[0] / canvas.shape[1]))
     _show(ax, canvas, title or "decoded latent manifold (prior quantiles)")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -102,6 +102,32 @@ def _check_stream_args(x, binarize, seed, start_step, what):
     return x
 
 
+def _stream_keys(seed):
+    """The (shuffle, binarize) keys both streams derive from the seed."""
+    key = tf.constant([int(seed), 0], tf.int64)
+    return (tf.random.experimental.stateless_fold_in(key, _SHUFFLE_STREAM),
+            tf.random.experimental.stateless_fold_in(key, _BINARIZE_STREAM))
+
+
+def _epoch_order(n, shuffle, shuffle_key, epoch):
+    """The example order of `epoch`: a permutation drawn from (seed, epoch)."""
+    if not shuffle:
+        return tf.range(n, dtype=tf.int64)
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(n, dtype=tf.int64),
+        seed=tf.random.experimental.stateless_fold_in(shuffle_key, epoch),
+    )
+
+
+def _binarized(batch, binarize_key, step):
+    """x ~ Bernoulli(batch), drawn from (seed, global step)."""
+    uniform = tf.random.stateless_uniform(
+        tf.shape(batch),
+        seed=tf.random.experimental.stateless_fold_in(binarize_key, step),
+    )
+    return tf.cast(uniform < batch, batch.dtype)
+
+
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
                       start_step=0, drop_remainder=False):
     """An infinite `tf.data` stream whose batch g depends only on (seed, g).
@@ -135,26 +161,12 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
     n = int(x.shape[0])
     steps = steps_per_epoch(n, batch_size, drop_remainder)
     start_epoch, start_batch = divmod(int(start_step), steps)
-    key = tf.constant([int(seed), 0], tf.int64)
-    shuffle_key = tf.random.experimental.stateless_fold_in(
-        key, _SHUFFLE_STREAM
-    )
-    binarize_key = tf.random.experimental.stateless_fold_in(
-        key, _BINARIZE_STREAM
-    )
+    shuffle_key, binarize_key = _stream_keys(seed)
     data = tf.constant(x)
 
     def epoch_indices(epoch):
         # epoch: int64 scalar -> dataset of (global step, example indices).
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64),
-                seed=tf.random.experimental.stateless_fold_in(
-                    shuffle_key, epoch
-                ),
-            )
-        else:
-            order = tf.range(n, dtype=tf.int64)
+        order = _epoch_order(n, shuffle, shuffle_key, epoch)
         batches = datasets.index_batches(n, batch_size, drop_remainder)(order)
         return batches.enumerate().map(
             lambda b, idx: (epoch * steps + b, idx)
@@ -163,13 +175,7 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
     def load(step, idx):
         batch = tf.gather(data, idx)  # (b, ...)
         if binarize == "dynamic":
-            uniform = tf.random.stateless_uniform(
-                tf.shape(batch),
-                seed=tf.random.experimental.stateless_fold_in(
-                    binarize_key, step
-                ),
-            )
-            batch = tf.cast(uniform < batch, batch.dtype)
+            batch = _binarized(batch, binarize_key, step)
         return batch
 
     stream = (
@@ -231,13 +237,7 @@ class GraphStream:
         self.seed = int(seed)
         self.element_shape = tuple(x.shape[1:])
         self._data = tf.constant(x)
-        key = tf.constant([self.seed, 0], tf.int64)
-        self._shuffle_key = tf.random.experimental.stateless_fold_in(
-            key, _SHUFFLE_STREAM
-        )
-        self._binarize_key = tf.random.experimental.stateless_fold_in(
-            key, _BINARIZE_STREAM
-        )
+        self._shuffle_key, self._binarize_key = _stream_keys(self.seed)
         self._step = tf.Variable(int(start_step), dtype=tf.int64,
                                  trainable=False, name="stream_step")
         self._order = tf.Variable(tf.range(self.n, dtype=tf.int64),
@@ -251,16 +251,12 @@ class GraphStream:
         return int(self._step.numpy())
 
     def _epoch_order(self, epoch):
+        # The order is drawn once per epoch and kept in a variable.
         if not self.shuffle:
-            return tf.range(self.n, dtype=tf.int64)
+            return _epoch_order(self.n, False, None, epoch)
 
         def draw():
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(self.n, dtype=tf.int64),
-                seed=tf.random.experimental.stateless_fold_in(
-                    self._shuffle_key, epoch
-                ),
-            )
+            order = _epoch_order(self.n, True, self._shuffle_key, epoch)
             with tf.control_dependencies([
                 self._order.assign(order),
                 self._order_epoch.assign(epoch),
@@ -289,13 +285,7 @@ class GraphStream:
                 batch, (self.batch_size,) + self.element_shape
             )
         if self.binarize == "dynamic":
-            uniform = tf.random.stateless_uniform(
-                tf.shape(batch),
-                seed=tf.random.experimental.stateless_fold_in(
-                    self._binarize_key, step
-                ),
-            )
-            batch = tf.cast(uniform < batch, batch.dtype)
+            batch = _binarized(batch, self._binarize_key, step)
         return batch
 
     def next_batch(self):

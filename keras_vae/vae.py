@@ -375,17 +375,17 @@ class VAE(keras.Model):
         return x
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        if isinstance(x, resume_lib.GraphStream):
-            return self._fit_graph_stream(
-                x, y, *args, validation_data=validation_data, **kwargs
-            )
         if kwargs.get("sample_weight") is not None:
             self._unpack((x, None, kwargs["sample_weight"]))
-        x = self._check_input(x)
         if isinstance(validation_data, (np.ndarray, tf.Tensor)):
             validation_data = self._check_input(
                 validation_data, "validation_data"
             )
+        if isinstance(x, resume_lib.GraphStream):
+            return self._fit_graph_stream(
+                x, y, *args, validation_data=validation_data, **kwargs
+            )
+        x = self._check_input(x)
         return super().fit(
             x, y, *args, validation_data=validation_data, **kwargs
         )
@@ -403,8 +403,6 @@ class VAE(keras.Model):
                 "The GraphStream sets the batch size "
                 f"({stream.batch_size}); do not pass batch_size to fit."
             )
-        if kwargs.get("sample_weight") is not None:
-            self._unpack((None, None, kwargs["sample_weight"]))
         if stream.element_shape != tuple(self.event_shape):
             raise ValueError(
                 f"The GraphStream holds examples of shape "
@@ -428,18 +426,13 @@ class VAE(keras.Model):
                 "of the train function runs exactly steps_per_execution "
                 "steps. Compile with a divisor of the steps per epoch."
             )
-        validation_data = kwargs.pop("validation_data", None)
-        if isinstance(validation_data, (np.ndarray, tf.Tensor)):
-            validation_data = self._check_input(
-                validation_data, "validation_data"
-            )
         kwargs.setdefault("shuffle", False)
         keras_function = self.train_function
         self.train_function = self._graph_stream_function(stream, spe)
         try:
             return super().fit(
                 stream.placeholder_dataset(), steps_per_epoch=steps,
-                validation_data=validation_data, **kwargs,
+                **kwargs,
             )
         finally:
             self.train_function = keras_function
