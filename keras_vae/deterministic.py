@@ -68,22 +68,20 @@ class DeterministicVAE(VAE):
             return super().compute_terms(x, training=False,
                                          num_samples=num_samples)
         x = tf.cast(x, "float32")
-        z_mean, z_log_var = self.encoder(x, training=True)
-        z_log_var = objectives.soft_clamp_log_var(z_log_var)
+        params = self.posterior_params(x, training=True)
+        z_mean = self.posterior.mean(params)
         # Sampling adds the (beta-weighted) KL with add_loss; its draw is
         # used only to report the honest ELBO of this batch.
-        z = self.sampler([z_mean, z_log_var], training=True)
+        z = self.sampler(params, training=True)
         params_at_mean = self._decode_params(z_mean, training=True)
         self.likelihood.observe(params_at_mean, x)
         log_px_at_mean = self.likelihood.log_prob(
             params_at_mean, x, fit_to=x)  # (B,)
         loss = objectives.weighted_loss(log_px_at_mean, 0.0, self.losses)
-        params = self._decode_params(tf.stop_gradient(z)[None],
-                                     training=True)
+        z = tf.stop_gradient(z)[None]
         log_px_z = tf.stop_gradient(
-            self.likelihood.log_prob(params, x, fit_to=x))  # (1, B)
-        kl = objectives.gaussian_kl(tf.cast(z_mean, "float32"),
-                                    tf.cast(z_log_var, "float32"))
+            self.log_px_z(x, z, training=True, fit_to=x))  # (1, B)
+        kl = self.kl_at(params, z)
         return {
             "loss": loss,
             "reconstruction": objectives.expected_log_likelihood(log_px_z),

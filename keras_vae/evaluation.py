@@ -175,7 +175,8 @@ def _check_seed(seed):
 
 def _check_model(model):
     missing = [a for a in ("encoder", "decoder", "likelihood", "check_data",
-                           "_decode_params") if not hasattr(model, a)]
+                           "posterior_params", "log_likelihood_graph")
+               if not hasattr(model, a)]
     if missing:
         raise ValueError(
             "Evaluation needs a keras_vae.VAE (an encoder, a decoder and a "
@@ -195,43 +196,34 @@ def _prepare(model, x, what="x"):
         ) from None
 
 
-def _clamp_log_var(z_log_var):
-    clamp = getattr(objectives, "soft_clamp_log_var", None)
-    return z_log_var if clamp is None else clamp(z_log_var)
-
-
-def _encode(model, x, batch_size=2048):
-    """(z_mean, z_log_var) as float32 numpy, z_log_var clamped as in
-    training."""
-    means, log_vars = [], []
-    for start in range(0, len(x), batch_size):
-        z_mean, z_log_var = model.encoder(x[start:start + batch_size],
-                                          training=False)
-        means.append(np.asarray(tf.cast(z_mean, "float32")))
-        log_vars.append(np.asarray(
-            _clamp_log_var(tf.cast(z_log_var, "float32"))))
-    return np.concatenate(means), np.concatenate(log_vars)
+def _encode(model, x):
+    """q(z|x)'s parameters as a tuple of float32 numpy arrays (N, ...),
+    computed by `VAE.encode` (the posterior head applied, as in training)."""
+    return tuple(np.asarray(p, np.float32) for p in model.encode(x))
 
 
 def _check_proposal(model, x, proposal):
     if proposal is None:
         return _encode(model, x)
-    try:
-        z_mean, z_log_var = proposal
-    except (TypeError, ValueError):
+    names = model.posterior.param_names
+    sizes = model.posterior.params_size(model.latent_dim)
+    if not isinstance(proposal, (list, tuple)) or len(proposal) != len(
+        names
+    ):
         raise ValueError(
-            "`proposal` must be a pair (z_mean, z_log_var). Received: "
-            f"{type(proposal).__name__}"
-        ) from None
-    z_mean = np.asarray(z_mean, dtype="float32")
-    z_log_var = np.asarray(z_log_var, dtype="float32")
-    want = (len(x), model.latent_dim)
-    if z_mean.shape != want or z_log_var.shape != want:
-        raise ValueError(
-            f"`proposal` arrays must have shape {want} (one Gaussian per "
-            f"example). Received: {z_mean.shape} and {z_log_var.shape}"
+            f"`proposal` must be a tuple ({', '.join(names)}) of the "
+            f"{type(model.posterior).__name__} posterior's parameters. "
+            f"Received: {type(proposal).__name__}"
         )
-    return z_mean, z_log_var
+    arrays = tuple(np.asarray(p, dtype="float32") for p in proposal)
+    wants = [(len(x), size) for size in sizes]
+    if any(a.shape != want for a, want in zip(arrays, wants)):
+        raise ValueError(
+            f"`proposal` arrays must have shapes {wants} (one q per "
+            f"example). Received: "
+            + " and ".join(str(a.shape) for a in arrays)
+        )
+    return arrays
 
 
 def _event_size(model):
@@ -283,56 +275,67 @@ def _quiet(fn):
     return fn
 
 
-def _specs(model):
-    """Input signatures of the evaluation functions: one trace per model."""
-    return (tf.TensorSpec([None, *model.event_shape], tf.float32),
-            tf.TensorSpec([None, model.latent_dim], tf.float32))
+def _x_spec(model):
+    return tf.TensorSpec([None, *model.event_shape], tf.float32)
 
 
-def _draws_fn(model):
-    """tf.function (x, z_mean, z_log_var, k, seed) -> log p(x|z_k), log w_k.
+def _param_specs(model):
+    return [tf.TensorSpec([None, size], tf.float32)
+            for size in model.posterior.params_size(model.latent_dim)]
 
-    Both outputs have shape (k, B); the draws are
-    z_k = z_mean + exp(z_log_var / 2) * eps_k with stateless noise.
+
+def _importance_fn(model):
+    """tf.function (x, params, k, chunk, seed, offset) -> float64 (B,)
+    log p(x) estimate, mean log w and mean log p(x|z) over k draws.
+
+    `VAE.log_likelihood_graph` (the chunked float64 log-mean-exp the export
+    also runs) with the evaluation's noise: chunk c draws
+    stateless_normal([kc, B, latent_dim], seed=[seed, offset + c]).
     """
-    fn = getattr(model, "_keras_vae_draws_fn", None)
-    if fn is None:
-        x_spec, z_spec = _specs(model)
 
+    def build():
         @tf.function(input_signature=[
-            x_spec, z_spec, z_spec, tf.TensorSpec([], tf.int32),
-            tf.TensorSpec([2], tf.int64)])
-        def fn(x, z_mean, z_log_var, k, seed):
-            eps = tf.random.stateless_normal(
-                tf.concat([[k], tf.shape(z_mean)], 0), seed=seed
-            )
-            z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (k, B, latent_dim)
-            params = model._decode_params(z, training=False)
-            log_px_z = model.likelihood.log_prob(params, x)
-            log_w = objectives.log_importance_weights(
-                log_px_z, z, z_mean, z_log_var
-            )
-            return log_px_z, log_w
+            _x_spec(model), _param_specs(model), tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([], tf.int64)])
+        def fn(x, params, k, chunk, seed, offset):
+            shape = tf.shape(model.posterior.mean(params))  # (B, L)
 
-        _quiet(fn)
-        model._keras_vae_draws_fn = fn
-    return fn
+            def noise(c, kc):
+                pair = tf.stack([seed, offset + tf.cast(c, tf.int64)])
+                return tf.random.stateless_normal(
+                    tf.concat([[kc], shape], 0), seed=pair)  # (kc, B, L)
+
+            return model.log_likelihood_graph(x, params, k, chunk, noise)
+
+        return _quiet(fn)
+
+    return model._graph_fn("evaluation_importance", build)
 
 
 def _log_px_at_fn(model):
     """tf.function (x, z) -> log p(x|z) (B,) for one z per example."""
-    fn = getattr(model, "_keras_vae_log_px_at_fn", None)
-    if fn is None:
-        x_spec, z_spec = _specs(model)
 
-        @tf.function(input_signature=[x_spec, z_spec])
+    def build():
+        @tf.function(input_signature=[
+            _x_spec(model), tf.TensorSpec([None, model.latent_dim],
+                                          tf.float32)])
         def fn(x, z):
-            params = model.decoder(z, training=False)
-            return model.likelihood.log_prob(params, x)
+            return model.log_px_z(x, z)
 
-        _quiet(fn)
-        model._keras_vae_log_px_at_fn = fn
-    return fn
+        return _quiet(fn)
+
+    return model._graph_fn("evaluation_log_px_at", build)
+
+
+def _kl_terms(model, proposal):
+    """Closed-form KL (N,) and KL per dimension (N, latent_dim) of q against
+    the prior in float64, each None where the parts have no closed form."""
+    params64 = [tf.constant(p, tf.float64) for p in proposal]
+    kl = model.posterior.kl_divergence(params64, model.prior)
+    per_dim = model.posterior.kl_per_dim(params64, model.prior)
+    return (None if kl is None else np.asarray(kl, np.float64),
+            None if per_dim is None else np.asarray(per_dim, np.float64))
 
 
 def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
@@ -340,50 +343,37 @@ def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
     """Streams K draws per example through the decoder.
 
     Returns float64 arrays (N,): the IWAE estimate L_K, the mean of
-    log p(x|z_k), the mean of log w_k, and the closed-form KL; all from the
-    same draws. The log-sum-exp over K runs in float64 across chunks, so
-    log-weights hundreds of nats from zero lose nothing.
+    log p(x|z_k), the mean of log w_k, and the KL (closed form where the
+    parts have one, else the Monte-Carlo estimate from the same draws). The
+    log-sum-exp over K runs in float64 across chunks, so log-weights
+    hundreds of nats from zero lose nothing.
     """
     n = len(x)
-    z_mean, z_log_var = proposal
     batch, chunk = _plan(model, n, k, batch_size, chunk_size, max_values)
     num_chunks = -(-k // chunk)
-    steps = -(-n // batch) * num_chunks
+    steps = -(-n // batch)
     show = (verbose == "auto" and steps > 1) or verbose in (1, True)
-    bar = keras.utils.Progbar(steps, unit_name="step") if show else None
-    fn = _draws_fn(model)
+    bar = keras.utils.Progbar(steps, unit_name="batch") if show else None
+    fn = _importance_fn(model)
     log_px = np.empty(n, np.float64)
     mean_log_px_z = np.empty(n, np.float64)
     mean_log_w = np.empty(n, np.float64)
-    done = 0
     for b, start in enumerate(range(0, n, batch)):
         stop = min(start + batch, n)
-        xb = tf.constant(x[start:stop])
-        zm = tf.constant(z_mean[start:stop])
-        zlv = tf.constant(z_log_var[start:stop])
-        total = None  # running log-sum-exp of log w, float64 (B,)
-        sum_px_z = np.zeros(stop - start)
-        sum_w = np.zeros(stop - start)
-        for c in range(num_chunks):
-            kc = min(chunk, k - c * chunk)
-            seed_pair = tf.constant([seed, b * num_chunks + c], tf.int64)
-            log_px_z, log_w = fn(xb, zm, zlv, tf.constant(kc), seed_pair)
-            log_w = tf.cast(log_w, tf.float64)
-            part = tf.reduce_logsumexp(log_w, axis=0)
-            total = part if total is None else tf.reduce_logsumexp(
-                tf.stack([total, part]), axis=0
-            )
-            sum_px_z += tf.reduce_sum(tf.cast(log_px_z, tf.float64), 0).numpy()
-            sum_w += tf.reduce_sum(log_w, axis=0).numpy()
-            done += 1
-            if bar is not None:
-                bar.update(done)
-        log_px[start:stop] = total.numpy() - np.log(k)
-        mean_log_px_z[start:stop] = sum_px_z / k
-        mean_log_w[start:stop] = sum_w / k
-    kl = tf.reduce_sum(objectives.gaussian_kl_per_dim(
-        tf.constant(z_mean, tf.float64), tf.constant(z_log_var, tf.float64)
-    ), axis=-1).numpy()
+        values = fn(
+            tf.constant(x[start:stop]),
+            [tf.constant(p[start:stop]) for p in proposal],
+            tf.constant(k, tf.int32), tf.constant(chunk, tf.int32),
+            tf.constant(seed, tf.int64),
+            tf.constant(b * num_chunks, tf.int64),
+        )
+        log_px[start:stop], mean_log_w[start:stop], \
+            mean_log_px_z[start:stop] = (v.numpy() for v in values)
+        if bar is not None:
+            bar.update(b + 1)
+    kl, _ = _kl_terms(model, proposal)
+    if kl is None:
+        kl = mean_log_px_z - mean_log_w
     bad = ~np.isfinite(log_px) | ~np.isfinite(mean_log_px_z)
     if bad.any():
         rows = np.nonzero(bad)[0][:5].tolist()
@@ -417,9 +407,10 @@ def log_likelihood(model, x, num_samples=5000, batch_size=None,
         chunk_size: importance samples per step; as many as fit when None.
         seed: int, seed of the importance samples.
         verbose: "auto" (a progress bar for more than one step), 0 or 1.
-        proposal: optional pair (z_mean, z_log_var), arrays (N, latent_dim):
-            a Gaussian proposal per example to use instead of the encoder's
-            q(z|x), e.g. the output of `refine`.
+        proposal: optional tuple of the posterior's parameters, arrays
+            (N, ...) ((z_mean, z_log_var) for the diagonal Gaussian): a
+            proposal per example to use instead of the encoder's q(z|x),
+            e.g. `refine(...).params`.
         max_values: int, decoder outputs per step (memory budget).
 
     Returns:
@@ -510,6 +501,12 @@ def _log_px_at(model, x, z, batch_size=1000):
     ])
 
 
+def _posterior_mean(model, proposal):
+    """E_q[z] (N, latent_dim) float32 numpy for the posterior's params."""
+    return np.asarray(model.posterior.mean(
+        [tf.constant(p) for p in proposal]), np.float32)
+
+
 def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None):
     """E_q[log p(x|z)] estimated with samples, against log p(x|z_mean).
 
@@ -534,12 +531,12 @@ def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None):
     k = check_num_samples(num_samples)
     seed = _check_seed(seed)
     x = _prepare(model, x)
-    z_mean, z_log_var = _encode(model, x)
+    proposal = _encode(model, x)
     _, sampled, _, _ = _importance_sample(
-        model, x, k, seed, batch_size, None, 0, (z_mean, z_log_var),
+        model, x, k, seed, batch_size, None, 0, proposal,
         DEFAULT_MAX_VALUES,
     )
-    at_mean = _log_px_at(model, x, z_mean)
+    at_mean = _log_px_at(model, x, _posterior_mean(model, proposal))
     return {
         "sampled": sampled,
         "at_mean": at_mean,
@@ -628,17 +625,18 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
                                      "examples per step")
     x = _prepare(model, x)
     start = time.perf_counter()
-    z_mean, z_log_var = _encode(model, x)
+    proposal = _encode(model, x)
     log_px, reconstruction, _, kl = _importance_sample(
-        model, x, k, seed, batch_size, None, verbose, (z_mean, z_log_var),
+        model, x, k, seed, batch_size, None, verbose, proposal,
         DEFAULT_MAX_VALUES,
     )
     elbo = reconstruction - kl
+    z_mean = _posterior_mean(model, proposal)
     at_mean = _log_px_at(model, x, z_mean)
     dims = _event_size(model)
-    kl_per_dim = np.mean(np.asarray(objectives.gaussian_kl_per_dim(
-        tf.constant(z_mean, tf.float64), tf.constant(z_log_var, tf.float64)
-    )), axis=0)
+    _, kl_per_dim = _kl_terms(model, proposal)
+    if kl_per_dim is not None:
+        kl_per_dim = np.mean(kl_per_dim, axis=0)
     if len(x) >= 2:
         activity, active = active_units(z_mean, active_threshold)
     else:
@@ -673,7 +671,8 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
             "threshold": float(active_threshold),
             "activity": [float(a) for a in activity],
         },
-        "kl_per_dim": [float(v) for v in kl_per_dim],
+        "kl_per_dim": (None if kl_per_dim is None
+                       else [float(v) for v in kl_per_dim]),
         "warnings": [],
     }
     if not mass and _is_eight_bit(x):
@@ -753,10 +752,12 @@ def format_report(result):
             f"active units (Cov_x E_q[z_u] > {au['threshold']}): "
             f"{au['count']} of {au['latent_dim']}")
     kl = result["kl_per_dim"]
-    order = np.argsort(kl)[::-1]
-    shown = ", ".join(f"z{i}: {kl[i]:.2f}" for i in order[:10])
-    more = f" ... ({len(kl) - 10} more)" if len(kl) > 10 else ""
-    lines.append(f"KL per latent dimension, largest first: {shown}{more}")
+    if kl is not None:
+        order = np.argsort(kl)[::-1]
+        shown = ", ".join(f"z{i}: {kl[i]:.2f}" for i in order[:10])
+        more = f" ... ({len(kl) - 10} more)" if len(kl) > 10 else ""
+        lines.append(
+            f"KL per latent dimension, largest first: {shown}{more}")
     for warning in result["warnings"]:
         lines.append(f"WARNING: {warning}")
     return "\n".join(lines) + "\n"
@@ -877,17 +878,19 @@ class RefineResult:
     """q(z|x) optimised per example, starting from the encoder.
 
     Attributes:
-        z_mean, z_log_var: numpy (N, latent_dim), the refined Gaussians.
+        params: tuple of numpy arrays (N, ...), the refined parameters of
+            the model's posterior ((z_mean, z_log_var) for the diagonal
+            Gaussian); pass it as `proposal=` to `log_likelihood`.
         elbo_initial: (N,) ELBO of the encoder's q (nats, `eval_samples`
             draws, closed-form KL).
         elbo_refined: (N,) ELBO of the refined q, same estimator.
         steps, learning_rate: the optimisation settings.
         seconds: wall time of the optimisation (excluding the evaluation of
             the ELBOs and the one-off tracing).
+        z_mean, z_log_var: the two parameters of a diagonal Gaussian.
     """
 
-    z_mean: np.ndarray
-    z_log_var: np.ndarray
+    params: tuple
     elbo_initial: np.ndarray
     elbo_refined: np.ndarray
     steps: int
@@ -895,8 +898,16 @@ class RefineResult:
     seconds: float
 
     @property
+    def z_mean(self):
+        return self.params[0]
+
+    @property
+    def z_log_var(self):
+        return self.params[1]
+
+    @property
     def seconds_per_example(self):
-        return self.seconds / len(self.z_mean)
+        return self.seconds / len(self.params[0])
 
 
 @dataclasses.dataclass
@@ -924,101 +935,68 @@ class MAPResult:
         return self.seconds / len(self.z)
 
 
-def _optimise_fn(model, kind):
-    """tf.function running Adam on per-example latent parameters.
+def _objective(model, kind, x, variables, num_samples, seed, step):
+    """Per-example objective (B,) to maximise over `variables`.
 
-    kind "elbo": maximise each example's ELBO over (z_mean, z_log_var),
-    reparameterized draws, closed-form KL. kind "map": maximise
-    log p(x|z) + log p(z) over z (passed as z_mean; z_log_var unused).
-    The loss is the sum over examples, so each example's gradient is its
-    own; Adam's update is per coordinate, so the examples do not interact.
+    kind "elbo": the ELBO of q with parameters `posterior.from_encoder(
+    variables)` (reparameterized draws, closed-form KL where the parts have
+    one), noise stateless in (seed, step). kind "map": log p(x|z) + log p(z)
+    at z = variables[0].
     """
-    key = f"_keras_vae_{kind}_opt_fn"
-    fn = getattr(model, key, None)
-    if fn is not None:
-        return fn
-    beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
-
-    def objective(x, z_mean, z_log_var, num_samples, seed, step):
-        if kind == "map":
-            params = model.decoder(z_mean, training=False)
-            log_px_z = model.likelihood.log_prob(params, x)
-            return log_px_z + objectives.log_standard_normal(z_mean)
-        z_log_var = _clamp_log_var(z_log_var)
-        eps = tf.random.stateless_normal(
-            tf.concat([[num_samples], tf.shape(z_mean)], 0),
-            seed=tf.stack([seed, tf.cast(step, tf.int64)]),
-        )
-        z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (S, B, latent_dim)
-        params = model._decode_params(z, training=False)
-        log_px_z = model.likelihood.log_prob(params, x)
-        return objectives.elbo(log_px_z,
-                               objectives.gaussian_kl(z_mean, z_log_var))
-
-    x_spec, z_spec = _specs(model)
-    scalar = tf.TensorSpec([], tf.int32)
-
-    @tf.function(input_signature=[
-        x_spec, z_spec, z_spec, scalar, tf.TensorSpec([], tf.float32),
-        scalar, tf.TensorSpec([], tf.int64)])
-    def fn(x, z_mean, z_log_var, steps, learning_rate, num_samples, seed):
-        zeros = tf.zeros_like(z_mean)
-
-        def body(i, zm, zlv, m1, v1, m2, v2):
-            with tf.GradientTape() as tape:
-                tape.watch([zm, zlv])
-                loss = -tf.reduce_sum(
-                    objective(x, zm, zlv, num_samples, seed, i))
-            g1, g2 = tape.gradient(loss, [zm, zlv],
-                                   unconnected_gradients="zero")
-            t = tf.cast(i + 1, tf.float32)
-            m1 = beta1 * m1 + (1 - beta1) * g1
-            v1 = beta2 * v1 + (1 - beta2) * tf.square(g1)
-            m2 = beta1 * m2 + (1 - beta1) * g2
-            v2 = beta2 * v2 + (1 - beta2) * tf.square(g2)
-            c1 = 1 - tf.pow(beta1, t)
-            c2 = 1 - tf.pow(beta2, t)
-            zm = zm - learning_rate * (m1 / c1) / (
-                tf.sqrt(v1 / c2) + eps_adam)
-            zlv = zlv - learning_rate * (m2 / c1) / (
-                tf.sqrt(v2 / c2) + eps_adam)
-            return i + 1, zm, zlv, m1, v1, m2, v2
-
-        _, zm, zlv, *_ = tf.while_loop(
-            lambda i, *_: i < steps, body,
-            (tf.constant(0), z_mean, z_log_var, zeros, zeros, zeros, zeros),
-        )
-        return zm, _clamp_log_var(zlv)
-
-    _quiet(fn)
-    setattr(model, key, fn)
-    return fn
+    if kind == "map":
+        z = variables[0]
+        return model.log_px_z(x, z) + model.prior.log_prob(z)
+    params = model.posterior.from_encoder(list(variables))
+    location = model.posterior.mean(params)
+    eps = tf.random.stateless_normal(
+        tf.concat([[num_samples], tf.shape(location)], 0),
+        seed=tf.stack([seed, tf.cast(step, tf.int64)]),
+    )
+    z = model.posterior.reparameterize(params, eps)  # (S, B, latent_dim)
+    return model.elbo_terms_at(x, params, z)["elbo"]
 
 
-def _run_optimiser(model, kind, x, z_mean, z_log_var, steps, learning_rate,
+def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
                    num_samples, seed, batch_size):
-    fn = _optimise_fn(model, kind)
+    """Runs `steps` steps of `keras.optimizers.Adam` on per-example
+    variables, a batch of examples at a time.
+
+    The loss is the sum of the examples' objectives, so each example's
+    gradient is its own, and Adam's update is per coordinate: examples do
+    not interact. Returns (final variables as numpy arrays, seconds).
+    """
     batch_size = batch_size or 1000
-    args = (tf.constant(learning_rate, tf.float32),
-            tf.constant(num_samples, tf.int32))
-    # Trace once on a small batch so the timing below is the optimisation.
-    fn(tf.constant(x[:1]), tf.constant(z_mean[:1]),
-       tf.constant(z_log_var[:1]), tf.constant(1), *args,
-       tf.constant(seed, tf.int64))
-    out_mean, out_log_var = [], []
-    start = time.perf_counter()
+    outputs = [[] for _ in start_params]
+    seconds = 0.0
     for b, s in enumerate(range(0, len(x), batch_size)):
-        zm, zlv = fn(
-            tf.constant(x[s:s + batch_size]),
-            tf.constant(z_mean[s:s + batch_size]),
-            tf.constant(z_log_var[s:s + batch_size]),
-            tf.constant(steps), *args,
-            tf.constant(seed * 100003 + b, tf.int64),
-        )
-        out_mean.append(zm.numpy())
-        out_log_var.append(zlv.numpy())
-    seconds = time.perf_counter() - start
-    return np.concatenate(out_mean), np.concatenate(out_log_var), seconds
+        xb = tf.constant(x[s:s + batch_size])
+        variables = [tf.Variable(p[s:s + batch_size], dtype=tf.float32)
+                     for p in start_params]
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        optimizer.build(variables)
+        batch_seed = tf.constant(seed * 100003 + b, tf.int64)
+        k = tf.constant(num_samples, tf.int32)
+
+        @tf.function(autograph=False)
+        def step(i):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_sum(_objective(
+                    model, kind, xb, variables, k, batch_seed, i))
+            grads = tape.gradient(loss, variables,
+                                  unconnected_gradients="zero")
+            optimizer.apply(grads, variables)
+            return loss
+
+        _quiet(step)
+        # Trace before timing: the timing below is the optimisation.
+        step.get_concrete_function(tf.TensorSpec([], tf.int32))
+        start = time.perf_counter()
+        for i in range(steps):
+            step(tf.constant(i, tf.int32))
+        seconds += time.perf_counter() - start
+        for out, v in zip(outputs, variables):
+            out.append(v.numpy())
+    return [np.concatenate(o) for o in outputs], seconds
 
 
 def _check_steps(steps):
@@ -1036,13 +1014,14 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
            batch_size=None, eval_samples=100):
     """Optimises each example's q(z|x) against its own ELBO, decoder fixed.
 
-    Starts from the encoder's (z_mean, z_log_var) and runs `steps` Adam
-    steps on both, with reparameterized draws and the closed-form KL: the
-    semi-amortized inference of Kim et al. (2018) and the "optimal q in the
-    family" of Cremer et al. (2018). The refined ELBO is (up to the
-    optimiser's convergence) the best ELBO a diagonal Gaussian reaches for
-    that example, so ELBO(refined) - ELBO(encoder) measures the
-    amortization gap. The decoder's weights are not touched.
+    Starts from the encoder's posterior parameters and runs `steps` steps of
+    `keras.optimizers.Adam` on them, with reparameterized draws and the
+    model's own ELBO (`VAE.elbo_terms_at`): the semi-amortized inference of
+    Kim et al. (2018) and the "optimal q in the family" of Cremer et al.
+    (2018). The refined ELBO is (up to the optimiser's convergence) the best
+    ELBO the posterior family reaches for that example, so ELBO(refined) -
+    ELBO(encoder) measures the amortization gap. The decoder's weights are
+    not touched.
 
     Args:
         model: a `keras_vae.VAE`.
@@ -1069,11 +1048,14 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
     x = _prepare(model, x)
-    z_mean, z_log_var = _encode(model, x)
-    zm, zlv, seconds = _run_optimiser(
-        model, "elbo", x, z_mean, z_log_var, steps, learning_rate,
-        num_samples, seed, batch_size,
+    initial = _encode(model, x)
+    raw, seconds = _run_optimiser(
+        model, "elbo", x, initial, steps, learning_rate, num_samples, seed,
+        batch_size,
     )
+    refined = tuple(np.asarray(p, np.float32) for p in
+                    model.posterior.from_encoder([tf.constant(r)
+                                                  for r in raw]))
 
     def elbo_of(proposal):
         _, reconstruction, _, kl = _importance_sample(
@@ -1083,15 +1065,15 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
         return reconstruction - kl
 
     return RefineResult(
-        z_mean=zm, z_log_var=zlv, elbo_initial=elbo_of((z_mean, z_log_var)),
-        elbo_refined=elbo_of((zm, zlv)), steps=steps,
+        params=refined, elbo_initial=elbo_of(initial),
+        elbo_refined=elbo_of(refined), steps=steps,
         learning_rate=learning_rate, seconds=seconds,
     )
 
 
 def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
                  batch_size=None):
-    """z* = argmax_z p(x|z) p(z) per example, from the encoder's z_mean.
+    """z* = argmax_z p(x|z) p(z) per example, from the encoder's E_q[z].
 
     log p(x, z*) is the height of the joint at its peak, not its integral:
     log p(x) = log p(x, z*) - log p(z*|x), and the posterior density at its
@@ -1103,7 +1085,7 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
         model: a `keras_vae.VAE`.
         x: array (N, *event_shape).
         steps: int > 0, default 500.
-        learning_rate: float > 0, default 1e-2 (Adam).
+        learning_rate: float > 0, default 1e-2 (`keras.optimizers.Adam`).
         seed: int.
         batch_size: examples per step, default 1000.
 
@@ -1116,14 +1098,13 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
     x = _prepare(model, x)
-    z_mean, z_log_var = _encode(model, x)
-    z, _, seconds = _run_optimiser(
-        model, "map", x, z_mean, z_log_var, steps, learning_rate, 1, seed,
-        batch_size,
+    start = _posterior_mean(model, _encode(model, x))
+    (z,), seconds = _run_optimiser(
+        model, "map", x, (start,), steps, learning_rate, 1, seed, batch_size,
     )
     log_px_z = _log_px_at(model, x, z)
-    log_pz = -0.5 * np.sum(np.log(2 * np.pi) + np.square(
-        z.astype(np.float64)), axis=-1)
+    log_pz = np.asarray(model.prior.log_prob(tf.constant(z, tf.float64)),
+                        np.float64)
     return MAPResult(z=z, log_joint=log_px_z + log_pz, log_px_z=log_px_z,
                      log_pz=log_pz, steps=steps, learning_rate=learning_rate,
                      seconds=seconds)
@@ -1196,7 +1177,7 @@ def amortization_gap(model, x, num_samples=1000, steps=500,
                      seed=seed, eval_samples=1)
     refined_ll = log_likelihood(
         model, x, k, seed=seed + 7, verbose=verbose,
-        proposal=(refined.z_mean, refined.z_log_var),
+        proposal=refined.params,
     )
     best = refined_ll if refined_ll.mean > amortized.mean else amortized
     log_px = best.values

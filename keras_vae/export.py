@@ -62,8 +62,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_vae import objectives
-
 #: Importance samples per step of the `log_likelihood` loop. Peak memory of
 #: one request is about batch * CHUNK_SIZE decoder outputs.
 CHUNK_SIZE = 128
@@ -162,10 +160,16 @@ def _noise_chunk(chunk_index, latent_dim):
 
 
 def _serving_functions(model):
-    """The signature functions of `model` and their input signatures."""
+    """The signature functions of `model` and their input signatures.
+
+    Each is a thin wrapper over the VAE's own graph methods (`encode_graph`,
+    `reconstruct_graph`, `sample_graph`, `elbo_terms_at`,
+    `log_likelihood_graph`), the ones its Python methods and the evaluation
+    call, so the export computes the same numbers by construction; only the
+    noise (common random numbers, see the module docstring) is the export's.
+    """
     event_shape = tuple(model.event_shape)
     latent_dim = int(model.latent_dim)
-    head = model.likelihood
     x_spec = tf.TensorSpec((None,) + event_shape, tf.float32, name="x")
     z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
     n_spec = tf.TensorSpec((), tf.int32, name="num_samples")
@@ -176,104 +180,52 @@ def _serving_functions(model):
         # would silently accept images of another size.
         return tf.ensure_shape(x, (None,) + event_shape)
 
-    def _encode(x):
-        z_mean, z_log_var = model.encoder(x, training=False)
-        return tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
-
-    def _log_px_z(params, x):
-        # No fit_to: a head whose scale would be fitted to the batch
-        # ("optimal" Gaussian) uses the scale kept from training, so that
-        # one example's score does not depend on the rest of the batch.
-        return head.log_prob(params, x)
+    def _checked_k(num_samples, what):
+        num_samples = tf.ensure_shape(num_samples, [])
+        check = tf.debugging.assert_positive(num_samples, message=what)
+        with tf.control_dependencies([check]):
+            return tf.identity(num_samples)
 
     def encode(x):
-        x = _checked(x)
-        z_mean, z_log_var = _encode(x)
-        return {"z_mean": z_mean, "z_log_var": z_log_var}
+        return model.encode_graph(_checked(x))
 
     def decode(z):
         z = tf.ensure_shape(z, (None, latent_dim))
         params = model.decoder(z, training=False)
         return {
-            "mean": tf.cast(head.mean(params), tf.float32),
+            "mean": tf.cast(model.likelihood.mean(params), tf.float32),
             "params": tf.cast(params, tf.float32),
         }
 
     def reconstruct(x):
-        x = _checked(x)
-        z_mean, _ = _encode(x)
-        params = model.decoder(z_mean, training=False)
-        return {"reconstruction": tf.cast(head.mean(params), tf.float32)}
+        return {"reconstruction": model.reconstruct_graph(_checked(x))}
 
     def sample(num_samples, seed):
-        num_samples = tf.ensure_shape(num_samples, [])
-        check = tf.debugging.assert_positive(
-            num_samples,
-            message="sample: num_samples must be >= 1",
-        )
-        with tf.control_dependencies([check]):
-            seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
-        z = tf.random.stateless_normal([num_samples, latent_dim],
-                                       seed=seed_pair)
-        params = model.decoder(z, training=False)
-        x_sample = head.distribution(params).sample(seed=seed_pair + 1)
-        return {
-            "z": z,
-            "x_mean": tf.cast(head.mean(params), tf.float32),
-            "x_sample": tf.cast(x_sample, tf.float32),
-        }
+        num_samples = _checked_k(num_samples,
+                                 "sample: num_samples must be >= 1")
+        seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
+        return model.sample_graph(num_samples, seed_pair)
 
     def elbo(x):
         x = _checked(x)
-        z_mean, z_log_var = _encode(x)
-        eps = _noise_chunk(0, latent_dim)[0]  # eps_0, (L,)
-        z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (B, L)
-        log_px_z = _log_px_z(model._decode_params(z), x)  # (B,)
-        kl = objectives.gaussian_kl(z_mean, z_log_var)
-        return {
-            "elbo": objectives.elbo(log_px_z, kl),
-            "reconstruction": objectives.expected_log_likelihood(log_px_z),
-            "kl": kl,
-        }
+        params = model.posterior_params(x)
+        eps = _noise_chunk(0, latent_dim)[:1, None]  # eps_0, (1, 1, L)
+        z = model.posterior.reparameterize(params, eps)  # (1, B, L)
+        terms = model.elbo_terms_at(x, params, z)
+        return {k: terms[k] for k in ("elbo", "reconstruction", "kl")}
 
     def log_likelihood(x, num_samples):
         x = _checked(x)
-        num_samples = tf.ensure_shape(num_samples, [])
-        check = tf.debugging.assert_positive(
-            num_samples,
-            message="log_likelihood: num_samples (K) must be >= 1",
-        )
-        with tf.control_dependencies([check]):
-            k_total = tf.identity(num_samples)
-        z_mean, z_log_var = _encode(x)
-        batch = tf.shape(z_mean)[0]
-        num_chunks = (k_total + CHUNK_SIZE - 1) // CHUNK_SIZE
+        k_total = _checked_k(
+            num_samples, "log_likelihood: num_samples (K) must be >= 1")
+        params = model.posterior_params(x)
 
-        def body(c, total):
-            kc = tf.minimum(CHUNK_SIZE, k_total - c * CHUNK_SIZE)
-            eps = _noise_chunk(c, latent_dim)[:kc]  # (kc, L)
-            z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps[:, None]
-            log_px_z = _log_px_z(model._decode_params(z), x)  # (kc, B)
-            log_w = objectives.log_importance_weights(
-                log_px_z, z, z_mean[None], z_log_var[None]
-            )
-            # iwae_bound is log-mean of the chunk's weights; adding log kc
-            # turns it back into a log-sum, combined across chunks in
-            # float64.
-            chunk_sum = tf.cast(objectives.iwae_bound(log_w), tf.float64) + (
-                tf.math.log(tf.cast(kc, tf.float64))
-            )
-            total = tf.reduce_logsumexp(tf.stack([total, chunk_sum]), axis=0)
-            return c + 1, total
+        def noise(c, kc):
+            return _noise_chunk(c, latent_dim)[:kc, None]  # (kc, 1, L)
 
-        total0 = tf.fill([batch], tf.constant(-np.inf, tf.float64))
-        _, total = tf.while_loop(
-            lambda c, total: c < num_chunks,
-            body,
-            [tf.constant(0, tf.int32), total0],
-            parallel_iterations=1,
+        value, _, _ = model.log_likelihood_graph(
+            x, params, k_total, CHUNK_SIZE, noise
         )
-        value = total - tf.math.log(tf.cast(k_total, tf.float64))
         return {"log_likelihood": tf.cast(value, tf.float32)}
 
     return {

@@ -16,6 +16,7 @@ References:
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -42,23 +43,36 @@ def gaussian_kl_per_dim(z_mean, z_log_var):
 
 
 def free_bits_kl(z_mean, z_log_var, free_bits, groups=None):
+    """The free-bits KL penalty of a diagonal Gaussian against N(0, I).
+
+    `floor_kl` applied to `gaussian_kl_per_dim(z_mean, z_log_var)`; returns
+    a scalar.
+    """
+    return floor_kl(gaussian_kl_per_dim(z_mean, z_log_var), free_bits,
+                    groups=groups)
+
+
+def floor_kl(kl_per_dim, free_bits, groups=None):
     """The KL penalty with a floor of `free_bits` nats per latent dimension.
 
     The KL of each dimension is averaged over the batch first and the floor
     applied to that average (Kingma et al. 2016, eq. 15): below the floor the
     optimiser is not asked to shrink it further. Returns a scalar.
 
-    With `groups=G` the latent dimensions are split into G equal contiguous
-    groups and the floor applies to each group's summed KL instead (the
-    grouped form of the same equation); `groups=None` (default) is one group
-    per dimension.
+    Args:
+        kl_per_dim: tensor (..., latent_dim), the KL of each latent
+            dimension for each example.
+        free_bits: float >= 0, nats per dimension (or per group).
+        groups: None (default, one group per dimension) or an int G: the
+            latent dimensions are split into G equal contiguous groups and
+            the floor applies to each group's summed KL instead (the grouped
+            form of the same equation).
     """
     kl_per_dim = tf.reduce_mean(
-        gaussian_kl_per_dim(z_mean, z_log_var),
-        axis=tuple(range(len(z_mean.shape) - 1)),
+        kl_per_dim, axis=tuple(range(len(kl_per_dim.shape) - 1)),
     )  # (latent_dim,)
     if groups is not None:
-        latent_dim = int(z_mean.shape[-1])
+        latent_dim = int(kl_per_dim.shape[-1])
         check_free_bits_groups(groups, latent_dim)
         # (latent_dim,) -> (groups, latent_dim // groups) -> (groups,)
         kl_per_dim = tf.reduce_sum(
@@ -139,12 +153,45 @@ def log_standard_normal(z):
     return -0.5 * tf.reduce_sum(LOG_2PI + tf.square(z), axis=-1)
 
 
+def kl_divergence(posterior, params, prior, z=None):
+    """KL(q(z|x) || p(z)) per example, (B,), in nats.
+
+    The closed form when the posterior head has one against this prior
+    (`posterior.kl_divergence(params, prior)`, e.g. a diagonal Gaussian
+    against N(0, I)); otherwise the Monte-Carlo estimate
+    log q(z|x) - log p(z) from the draws `z`, averaged over their leading
+    sample axis. The estimate is unbiased and its gradient is the
+    reparameterization gradient of the KL (Kingma & Welling 2014, eq. 6).
+
+    Args:
+        posterior: a `keras_vae.posteriors.Posterior`.
+        params: the posterior's parameter tensors, each (B, ...).
+        prior: a `keras_vae.priors.Prior`.
+        z: draws from q, (B, latent_dim) or (S, B, latent_dim); needed only
+            when there is no closed form.
+
+    Raises:
+        ValueError: no closed form and no draws given.
+    """
+    kl = posterior.kl_divergence(params, prior)
+    if kl is not None:
+        return kl
+    if z is None:
+        raise ValueError(
+            f"{type(posterior).__name__} has no closed-form KL against "
+            f"{type(prior).__name__}; pass the draws z for the Monte-Carlo "
+            "estimate."
+        )
+    log_ratio = posterior.log_prob(params, z) - prior.log_prob(z)
+    return expected_log_likelihood(log_ratio)
+
+
 def elbo(log_px_z, kl):
     """Monte-Carlo ELBO per example.
 
     Args:
         log_px_z: (S, B) log p(x|z_s) for S draws z_s ~ q(z|x), or (B,).
-        kl: (B,) closed-form KL(q(z|x) || p(z)).
+        kl: (B,) KL(q(z|x) || p(z)) (`kl_divergence`).
 
     Returns:
         (B,) the average over draws of log p(x|z) minus the KL.
@@ -159,32 +206,90 @@ def expected_log_likelihood(log_px_z):
     return log_px_z
 
 
-def log_importance_weights(log_px_z, z, z_mean, z_log_var):
-    """log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x), shape (S, B)."""
-    return (
-        log_px_z
-        + log_standard_normal(z)
-        - log_normal_diag(z, z_mean, z_log_var)
-    )
+def log_importance_weights(log_px_z, log_pz, log_qz):
+    """log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x), shape (S, B).
+
+    Its mean over s is the single-sample ELBO estimate with a Monte-Carlo
+    KL; its log-mean-exp the IWAE bound (`iwae_bound`).
+    """
+    return log_px_z + log_pz - log_qz
+
+
+def log_mean_exp(values, axis=0):
+    """log (1/K) sum_k exp(values_k) along `axis`, computed in float64.
+
+    A logsumexp in float64 keeps the sum exact when the values are
+    hundreds of nats from zero, as log importance weights are. Returns
+    float64.
+    """
+    values = tf.cast(values, tf.float64)
+    k = tf.cast(tf.shape(values)[axis], tf.float64)
+    return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(k)
 
 
 def iwae_bound(log_weights):
     """The importance-weighted bound L_K = log (1/K) sum_k w_k per example.
 
-    Computed with logsumexp in float64, which keeps the sum exact when the
-    log-weights are hundreds of nats from zero.
-
     Args:
         log_weights: (K, B) log importance weights.
 
     Returns:
-        (B,) float32. With K = 1 it is the single-draw ELBO estimate; it grows
-        with K towards log p(x) (Burda et al. 2016, theorem 1).
+        (B,) float32 (`log_mean_exp` in float64, then cast). With K = 1 it
+        is the single-draw ELBO estimate; it grows with K towards log p(x)
+        (Burda et al. 2016, theorem 1).
     """
-    log_weights = tf.cast(log_weights, tf.float64)
-    k = tf.cast(tf.shape(log_weights)[0], tf.float64)
-    bound = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)
-    return tf.cast(bound, tf.float32)
+    return tf.cast(log_mean_exp(log_weights, axis=0), tf.float32)
+
+
+def chunked_log_mean_exp(chunk_fn, num_samples, chunk_size, batch_size,
+                         num_extras=0):
+    """`log_mean_exp` over K values produced a chunk at a time, in graph.
+
+    The running log-sum-exp is kept in float64 across chunks, so memory
+    grows with batch * chunk_size, not with K, and nothing is lost when the
+    values are hundreds of nats from zero. The loop is a `tf.while_loop`:
+    K and the chunk size may be tensors.
+
+    Args:
+        chunk_fn: callable (c, kc) -> (values, extras): for chunk index c
+            (int32 scalar) and its kc draws, `values` (kc, B) and a tuple of
+            `num_extras` further (kc, B) tensors whose means over the K
+            draws are wanted too (e.g. log p(x|z)).
+        num_samples: K >= 1, int or int32 scalar tensor.
+        chunk_size: draws per chunk, int or int32 scalar tensor.
+        batch_size: B, int or int32 scalar tensor.
+        num_extras: int, the length of `extras`.
+
+    Returns:
+        (log_mean_exp (B,), mean of values (B,), [mean of each extra (B,)]),
+        all float64.
+    """
+    k_total = tf.convert_to_tensor(num_samples, tf.int32)
+    chunk = tf.convert_to_tensor(chunk_size, tf.int32)
+    num_chunks = (k_total + chunk - 1) // chunk
+    zeros = tf.zeros(tf.reshape(batch_size, [1]), tf.float64)
+
+    def body(c, total, sums):
+        kc = tf.minimum(chunk, k_total - c * chunk)
+        values, extras = chunk_fn(c, kc)
+        values = tf.cast(values, tf.float64)
+        part = tf.reduce_logsumexp(values, axis=0)
+        total = tf.reduce_logsumexp(tf.stack([total, part]), axis=0)
+        new_sums = [sums[0] + tf.reduce_sum(values, axis=0)] + [
+            s + tf.reduce_sum(tf.cast(e, tf.float64), axis=0)
+            for s, e in zip(sums[1:], extras)
+        ]
+        return c + 1, total, new_sums
+
+    _, total, sums = tf.while_loop(
+        lambda c, *_: c < num_chunks,
+        body,
+        [tf.constant(0, tf.int32), zeros - np.inf,
+         [zeros] * (1 + num_extras)],
+        parallel_iterations=1,
+    )
+    k = tf.cast(k_total, tf.float64)
+    return total - tf.math.log(k), sums[0] / k, [s / k for s in sums[1:]]
 
 
 def weighted_loss(reconstruction, kl_penalty, extra_losses=()):

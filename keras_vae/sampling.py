@@ -4,37 +4,47 @@ import keras
 import tensorflow as tf
 
 from keras_vae import objectives
+from keras_vae import posteriors as posteriors_lib
+from keras_vae import priors as priors_lib
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class Sampling(keras.layers.Layer):
-    """Draws z = z_mean + exp(z_log_var / 2) * eps and adds the KL as a loss.
+    """Draws z from q(z|x) by reparameterization and adds the KL as a loss.
 
-    The draw is the reparameterization trick of Kingma & Welling (2014): the
-    noise eps ~ N(0, I) comes from the layer's own `SeedGenerator`, so the
-    sample is a differentiable function of z_mean and z_log_var and the
-    gradient of E_q[f(z)] can be estimated from one draw.
+    The draw is the reparameterization trick of Kingma & Welling (2014):
+    standard-normal noise eps from the layer's own `SeedGenerator` is pushed
+    through `posterior.reparameterize(params, eps)` (for the default
+    diagonal Gaussian, z = z_mean + exp(z_log_var / 2) * eps), so the sample
+    is a differentiable function of the encoder's outputs and the gradient
+    of E_q[f(z)] can be estimated from one draw.
 
-    On every call the layer adds, with `add_loss`, the closed-form
-    KL(N(z_mean, exp(z_log_var)) || N(0, I)) as a *scalar batch mean*
-    (Keras 3 sums every added loss, so a per-example vector would be counted
-    as its sum), multiplied by the non-trainable weight `kl_weight` (beta,
-    or the value a warm-up schedule sets) and optionally floored per latent
-    dimension by `free_bits` nats (Kingma et al. 2016).
+    On every call the layer adds, with `add_loss`, KL(q(z|x) || p(z)) as a
+    *scalar batch mean* (Keras 3 sums every added loss, so a per-example
+    vector would be counted as its sum): the closed form when the posterior
+    has one against the prior (`objectives.kl_divergence`), otherwise the
+    single-draw Monte-Carlo estimate log q(z|x) - log p(z) of the draw it
+    returns. The KL is multiplied by the non-trainable weight `kl_weight`
+    (beta, or the value a warm-up schedule sets) and optionally floored per
+    latent dimension by `free_bits` nats (Kingma et al. 2016).
 
     Args:
         seed: int or None. Seed of the layer's `keras.random.SeedGenerator`.
         kl_weight: float >= 0, default 1.0. Initial weight of the KL loss.
         free_bits: float >= 0, default 0.0. KL floor per latent dimension
-            (nats), applied to the batch-mean KL of that dimension.
+            (nats), applied to the batch-mean KL of that dimension. Needs a
+            posterior / prior pair whose KL splits by dimension.
         free_bits_groups: int or None, default None. With an int G the floor
             applies to each of G equal contiguous groups of latent
             dimensions instead of to each dimension (Kingma et al. 2016).
+        posterior: a `keras_vae.posteriors.Posterior` or its name; default
+            the diagonal Gaussian.
+        prior: a `keras_vae.priors.Prior` or its name; default N(0, I).
         **kwargs: passed to `keras.layers.Layer`.
 
     Call args:
-        inputs: `[z_mean, z_log_var]`, two tensors of shape
-            (batch, latent_dim).
+        inputs: the posterior's parameter tensors, each (batch, ...):
+            `[z_mean, z_log_var]` for the diagonal Gaussian.
         num_samples: int, default 1. With 1 the output is (batch, latent_dim);
             with S > 1 it is (S, batch, latent_dim).
         add_kl: bool, default True. False skips the KL loss (the IWAE
@@ -46,7 +56,8 @@ class Sampling(keras.layers.Layer):
     """
 
     def __init__(self, seed=None, kl_weight=1.0, free_bits=0.0,
-                 free_bits_groups=None, **kwargs):
+                 free_bits_groups=None, posterior=None, prior=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if seed is not None and not isinstance(seed, int):
             raise ValueError(
@@ -68,6 +79,8 @@ class Sampling(keras.layers.Layer):
         self.free_bits_groups = objectives.check_free_bits_groups(
             free_bits_groups
         )
+        self.posterior = posteriors_lib.get(posterior)
+        self.prior = priors_lib.get(prior)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.kl_weight = self.add_weight(
             shape=(),
@@ -78,42 +91,66 @@ class Sampling(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, inputs, num_samples=1, add_kl=True):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+    def _check_params(self, inputs):
+        names = self.posterior.param_names
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != len(names):
             raise ValueError(
-                "Sampling expects a list [z_mean, z_log_var]. "
+                f"Sampling expects a list [{', '.join(names)}] (the "
+                f"{type(self.posterior).__name__} posterior's parameters). "
                 f"Received: {type(inputs).__name__} of length "
                 f"{len(inputs) if hasattr(inputs, '__len__') else 'n/a'}"
             )
-        z_mean, z_log_var = inputs
-        if tuple(z_mean.shape) != tuple(z_log_var.shape):
-            raise ValueError(
-                "z_mean and z_log_var must have the same shape. Received: "
-                f"z_mean.shape={tuple(z_mean.shape)}, "
-                f"z_log_var.shape={tuple(z_log_var.shape)}"
-            )
+        if isinstance(self.posterior, posteriors_lib.DiagonalGaussian):
+            z_mean, z_log_var = inputs
+            if tuple(z_mean.shape) != tuple(z_log_var.shape):
+                raise ValueError(
+                    "z_mean and z_log_var must have the same shape. Received: "
+                    f"z_mean.shape={tuple(z_mean.shape)}, "
+                    f"z_log_var.shape={tuple(z_log_var.shape)}"
+                )
+        return list(inputs)
+
+    def noise(self, batch_shape, dtype, num_samples=1):
+        """Standard-normal eps of shape (batch, latent_dim), or
+        (num_samples, batch, latent_dim), from the layer's generator."""
+        shape = batch_shape
+        if num_samples > 1:
+            shape = tf.concat([[num_samples], shape], axis=0)
+        return _normal_noise(shape, dtype, self.seed_generator)
+
+    def kl_penalty(self, params, z=None):
+        """The scalar KL penalty the layer adds: the batch-mean KL (floored
+        by free bits when set), before `kl_weight`. Computed in float32."""
+        params32 = [tf.cast(p, "float32") for p in params]
+        z32 = None if z is None else tf.cast(z, "float32")
+        if self.free_bits > 0.0:
+            kl_per_dim = self.posterior.kl_per_dim(params32, self.prior)
+            if kl_per_dim is None:
+                raise ValueError(
+                    "free_bits floors the KL of each latent dimension, but "
+                    f"the KL of a {type(self.posterior).__name__} posterior "
+                    f"against a {type(self.prior).__name__} prior does not "
+                    "split by dimension. Use free_bits=0 with this pair."
+                )
+            return objectives.floor_kl(kl_per_dim, self.free_bits,
+                                       groups=self.free_bits_groups)
+        return tf.reduce_mean(objectives.kl_divergence(
+            self.posterior, params32, self.prior, z32
+        ))
+
+    def call(self, inputs, num_samples=1, add_kl=True):
+        params = self._check_params(inputs)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(
                 "`num_samples` must be an int >= 1. "
                 f"Received: num_samples={num_samples!r}"
             )
-        # The KL is computed in float32 even under mixed precision.
-        z_mean32 = tf.cast(z_mean, "float32")
-        z_log_var32 = tf.cast(z_log_var, "float32")
+        location = self.posterior.mean(params)
+        eps = self.noise(tf.shape(location), location.dtype, num_samples)
+        z = self.posterior.reparameterize(params, eps)
         if add_kl:
-            if self.free_bits > 0.0:
-                kl = objectives.free_bits_kl(
-                    z_mean32, z_log_var32, self.free_bits,
-                    groups=self.free_bits_groups,
-                )
-            else:
-                kl = tf.reduce_mean(objectives.gaussian_kl(z_mean32, z_log_var32))
-            self.add_loss(self.kl_weight * kl)
-        shape = tf.shape(z_mean)
-        if num_samples > 1:
-            shape = tf.concat([[num_samples], shape], axis=0)
-        eps = _normal_noise(shape, z_mean.dtype, self.seed_generator)
-        return z_mean + tf.exp(0.5 * z_log_var) * eps
+            self.add_loss(self.kl_weight * self.kl_penalty(params, z))
+        return z
 
     def _stored_variables(self):
         # The RNG state is saved beside kl_weight, so a reloaded model draws
@@ -143,6 +180,10 @@ class Sampling(keras.layers.Layer):
                 "kl_weight": self.initial_kl_weight,
                 "free_bits": self.free_bits,
                 "free_bits_groups": self.free_bits_groups,
+                "posterior": keras.saving.serialize_keras_object(
+                    self.posterior
+                ),
+                "prior": keras.saving.serialize_keras_object(self.prior),
             }
         )
         return config

@@ -10,6 +10,8 @@ from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import objectives
+from keras_vae import posteriors as posteriors_lib
+from keras_vae import priors as priors_lib
 from keras_vae import resume as resume_lib
 from keras_vae.sampling import Sampling
 
@@ -37,9 +39,13 @@ def _to_numpy_float(x, what="x"):
 class VAE(keras.Model):
     """A Variational Autoencoder trained by maximising the ELBO with `fit`.
 
-    The train step draws z = z_mean + exp(z_log_var / 2) * eps with the
-    `Sampling` layer (which adds the closed-form KL with `add_loss`), decodes
-    each draw into a TFP distribution p(x|z), and maximises the Monte-Carlo
+    The model is assembled from parts: the encoder's outputs go through a
+    posterior head (`keras_vae.posteriors`, default the diagonal Gaussian)
+    to give q(z|x); the `Sampling` layer draws z from it by
+    reparameterization and adds KL(q(z|x) || p(z)) against the prior
+    (`keras_vae.priors`, default N(0, I)) with `add_loss`; the decoder and
+    the likelihood head turn each draw into a TFP distribution p(x|z). The
+    train step maximises the Monte-Carlo
     ELBO, log p(x|z) averaged over `num_samples` draws minus the KL
     (Kingma & Welling 2014). With `objective="iwae"` it maximises the
     importance-weighted bound with `num_samples` draws (Burda et al. 2016).
@@ -51,7 +57,9 @@ class VAE(keras.Model):
         elbo: -(reconstruction_loss + kl_loss), a lower bound on log p(x).
 
     Args:
-        encoder: `keras.Model` x -> [z_mean, z_log_var].
+        encoder: `keras.Model` x -> the posterior's parameters
+            ([z_mean, z_log_var] for the default diagonal Gaussian), sized
+            by `posterior.params_size(latent_dim)`.
         decoder: `keras.Model` z -> parameters of p(x|z).
         likelihood: name or `keras_vae.likelihoods.Likelihood`, default
             "bernoulli".
@@ -65,10 +73,19 @@ class VAE(keras.Model):
         free_bits: float >= 0, default 0. KL floor per latent dimension.
         free_bits_groups: int or None. Apply the floor to this many equal
             groups of latent dimensions instead (Kingma et al. 2016).
+        prior: a `keras_vae.priors.Prior`, its name, or None (default,
+            `StandardNormal()`).
+        posterior: a `keras_vae.posteriors.Posterior`, its name, or None
+            (default, `DiagonalGaussian()`, whose z_log_var passes through
+            `objectives.soft_clamp_log_var`: the identity on [-30, 10] that
+            saturates smoothly beyond, so a diverging encoder cannot overflow
+            exp(z_log_var)).
 
-    z_log_var passes through `objectives.soft_clamp_log_var`, the identity
-    on [-30, 10] that saturates smoothly beyond, so a diverging encoder
-    cannot overflow exp(z_log_var); inside that range nothing changes.
+    Every number the model reports (train and test steps, `elbo`,
+    `log_weights`, `keras_vae.evaluation`, the SavedModel's signatures) is
+    computed by the same methods from these parts: `posterior_params`,
+    `posterior.reparameterize`, `log_px_z`, `log_weights_at` and the
+    functions of `keras_vae.objectives`.
 
     Example:
         >>> vae = build_mlp_vae((28, 28, 1), latent_dim=2)
@@ -87,6 +104,8 @@ class VAE(keras.Model):
         objective="elbo",
         free_bits=0.0,
         free_bits_groups=None,
+        prior=None,
+        posterior=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -121,23 +140,37 @@ class VAE(keras.Model):
                 f"objective='iwae', beta={beta!r}, free_bits={free_bits!r}. "
                 "Use objective='elbo' with them, or leave them at 1 and 0."
             )
+        posterior = posteriors_lib.get(posterior)
+        prior = priors_lib.get(prior)
         self.encoder = encoder
         self.decoder = decoder
         self.event_shape = tuple(int(d) for d in encoder.input_shape[1:])
-        self.latent_dim = int(encoder.output_shape[0][-1])
         self.likelihood = likelihoods_lib.get(likelihood)
         self.likelihood.set_event_shape(self.event_shape)
-        self._check_parts()
+        self.latent_dim = self._check_parts(posterior, prior)
         self.beta = float(beta)
         self.num_samples = num_samples
         self.seed = seed
         self.objective = objective
         self.free_bits = float(free_bits)
         self.free_bits_groups = free_bits_groups
+        # The sampler owns the posterior head and the prior (one owner, so
+        # each is saved once); `self.posterior` and `self.prior` read them.
         self.sampler = Sampling(
             seed=seed, kl_weight=beta, free_bits=free_bits,
-            free_bits_groups=free_bits_groups, name="sampling",
+            free_bits_groups=free_bits_groups, posterior=posterior,
+            prior=prior, name="sampling",
         )
+        if free_bits and posterior.kl_per_dim(
+            [tf.zeros((1, n)) for n in posterior.params_size(self.latent_dim)],
+            prior,
+        ) is None:
+            raise ValueError(
+                "free_bits floors the KL of each latent dimension, but the KL "
+                f"of a {type(posterior).__name__} posterior against a "
+                f"{type(prior).__name__} prior does not split by dimension. "
+                "Use free_bits=0 with this pair."
+            )
         objectives.check_free_bits_groups(free_bits_groups, self.latent_dim)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(
@@ -145,25 +178,47 @@ class VAE(keras.Model):
         )
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
         self.elbo_tracker = keras.metrics.Mean(name="elbo")
-        self._eval_fns = {}
         self.built = True
 
-    def _check_parts(self):
+    @property
+    def posterior(self):
+        """The posterior head (`keras_vae.posteriors.Posterior`)."""
+        return self.sampler.posterior
+
+    @property
+    def prior(self):
+        """The prior (`keras_vae.priors.Prior`)."""
+        return self.sampler.prior
+
+    def _functions(self):
+        # Traced tf.functions of this model, in a plain dict kept out of
+        # Keras' attribute tracking: a tracked dict of functions (with tuple
+        # keys) makes the model unsaveable as a SavedModel.
+        return self.__dict__.setdefault("_keras_vae_functions", {})
+
+    def _check_parts(self, posterior, prior):
+        """Checks that encoder, posterior, prior, decoder and likelihood fit
+        together; returns latent_dim."""
         enc_out = self.encoder.output_shape
-        if not isinstance(enc_out, (list, tuple)) or len(enc_out) != 2 or (
-            tuple(enc_out[0]) != tuple(enc_out[1])
-        ):
+        names = ", ".join(posterior.param_names)
+        count = len(posterior.param_names)
+        shapes = posteriors_lib._as_shape_list(enc_out)
+        if len(shapes) != count:
             raise ValueError(
-                "The encoder must output [z_mean, z_log_var], two tensors of "
-                f"shape (batch, latent_dim). Received outputs: {enc_out}"
+                f"The encoder must output [{names}], {count} tensors for the "
+                f"{type(posterior).__name__} posterior. Received outputs: "
+                f"{enc_out}"
             )
+        latent_dim = posterior.latent_dim_of(shapes)
         dec_in = self.decoder.input_shape
-        if dec_in[-1] != self.latent_dim:
+        if dec_in[-1] != latent_dim:
             raise ValueError(
                 f"The decoder takes inputs of shape {dec_in} but the encoder "
-                f"has latent_dim={self.latent_dim}. Build both with the same "
+                f"has latent_dim={latent_dim}. Build both with the same "
                 "latent_dim."
             )
+        posterior.check_encoder_outputs(shapes, latent_dim)
+        prior.set_latent_dim(latent_dim)
         produced = math.prod(int(d) for d in self.decoder.output_shape[1:])
         needed = self.likelihood.params_size(self.event_shape)
         if produced != needed:
@@ -173,6 +228,7 @@ class VAE(keras.Model):
                 f"for data of shape {self.event_shape}. Build the decoder "
                 "with the same likelihood (its params_size sets the output)."
             )
+        return latent_dim
 
     # -- metrics --------------------------------------------------------
     @property
@@ -196,6 +252,61 @@ class VAE(keras.Model):
             params, tf.concat([lead, tf.shape(params)[1:]], axis=0)
         )  # (S, B, *params_shape)
 
+    def posterior_params(self, x, training=False):
+        """q(z|x)'s parameter tensors for a batch: the encoder, then the
+        posterior head (for the default head, [z_mean, z_log_var] with the
+        soft clamp applied). Every feature encodes through this method."""
+        return self.posterior.from_encoder(self.encoder(x, training=training))
+
+    def log_px_z(self, x, z, training=False, fit_to=None):
+        """log p(x|z) (nats, summed over data dimensions) for draws z of
+        shape (..., batch, latent_dim); returns (..., batch).
+
+        `fit_to` is passed to the likelihood head: data-dependent heads (the
+        "optimal" Gaussian) fit their scale to it; None scores with the
+        stored scale, so one example's score does not depend on its batch.
+        """
+        params = self._decode_params(z, training=training)
+        return self.likelihood.log_prob(params, x, fit_to=fit_to)
+
+    def log_weights_at(self, params, z, log_px_z):
+        """log w = log p(x|z) + log p(z) - log q(z|x) for draws z (S, B, L)
+        of q with parameters `params`; float32 (S, B)."""
+        params32 = [tf.cast(p, "float32") for p in params]
+        z32 = tf.cast(z, "float32")
+        return objectives.log_importance_weights(
+            tf.cast(log_px_z, "float32"), self.prior.log_prob(z32),
+            self.posterior.log_prob(params32, z32),
+        )
+
+    def kl_at(self, params, z=None):
+        """KL(q(z|x) || p(z)) per example (B,), float32: closed form where
+        the parts have one, else the Monte-Carlo estimate from draws z."""
+        params32 = [tf.cast(p, "float32") for p in params]
+        z32 = None if z is None else tf.cast(z, "float32")
+        return objectives.kl_divergence(self.posterior, params32, self.prior,
+                                        z32)
+
+    def score_draws(self, x, params, eps):
+        """(log w, log p(x|z)) for standard-normal noise eps (S, B or 1,
+        latent_dim) pushed through q: each (S, B). The evaluation's
+        importance sampling and the exported `log_likelihood` call this."""
+        z = self.posterior.reparameterize(params, eps)
+        log_px_z = self.log_px_z(x, z)
+        return self.log_weights_at(params, z, log_px_z), log_px_z
+
+    def elbo_terms_at(self, x, params, z, fit_to=None):
+        """The ELBO and its terms for draws z (S, B, latent_dim): dict of
+        (B,) "elbo", "reconstruction", "kl" and (S, B) "log_px_z"."""
+        log_px_z = self.log_px_z(x, z, fit_to=fit_to)
+        kl = self.kl_at(params, z)
+        return {
+            "elbo": objectives.elbo(log_px_z, kl),
+            "reconstruction": objectives.expected_log_likelihood(log_px_z),
+            "kl": kl,
+            "log_px_z": log_px_z,
+        }
+
     def compute_terms(self, x, training=False, num_samples=None):
         """All ELBO terms for a batch, from one forward pass.
 
@@ -211,30 +322,25 @@ class VAE(keras.Model):
         """
         num_samples = num_samples or self.num_samples
         x = tf.cast(x, "float32")
-        z_mean, z_log_var = self.encoder(x, training=training)
-        z_log_var = objectives.soft_clamp_log_var(z_log_var)
+        params = self.posterior_params(x, training=training)
         use_iwae = self.objective == "iwae"
         z = self.sampler(
-            [z_mean, z_log_var], num_samples=num_samples,
-            add_kl=not use_iwae, training=training,
+            params, num_samples=num_samples, add_kl=not use_iwae,
+            training=training,
         )
         if num_samples == 1:
             z = z[None]  # (1, B, latent_dim)
-        params = self._decode_params(z, training=training)
+        decoded = self._decode_params(z, training=training)
         if training:
-            self.likelihood.observe(params, x)
-        log_px_z = self.likelihood.log_prob(params, x, fit_to=x)
-        z_mean32 = tf.cast(z_mean, "float32")
-        z_log_var32 = tf.cast(z_log_var, "float32")
-        kl = objectives.gaussian_kl(z_mean32, z_log_var32)
+            self.likelihood.observe(decoded, x)
+        log_px_z = self.likelihood.log_prob(decoded, x, fit_to=x)
+        kl = self.kl_at(params, z)
         reconstruction = objectives.expected_log_likelihood(log_px_z)
         elbo = objectives.elbo(log_px_z, kl)
         # self.losses holds the (weighted) KL from Sampling unless the IWAE
         # objective is used, plus any weight regularisers.
         if use_iwae:
-            log_w = objectives.log_importance_weights(
-                log_px_z, tf.cast(z, "float32"), z_mean32, z_log_var32
-            )
+            log_w = self.log_weights_at(params, z, log_px_z)
             bound = objectives.iwae_bound(log_w)
             loss = objectives.weighted_loss(bound, 0.0, self.losses)
         else:
@@ -251,13 +357,69 @@ class VAE(keras.Model):
 
     def call(self, inputs, training=False):
         """Reconstructions: the mean of p(x|z), z sampled when training and
-        z = z_mean otherwise. Adds the KL term to `self.losses`."""
-        z_mean, z_log_var = self.encoder(inputs, training=training)
-        z_log_var = objectives.soft_clamp_log_var(z_log_var)
-        z = self.sampler([z_mean, z_log_var], training=training)
+        z = E_q[z] otherwise. Adds the KL term to `self.losses`."""
+        params = self.posterior_params(inputs, training=training)
+        z = self.sampler(params, training=training)
         if not training:
-            z = z_mean
+            z = self.posterior.mean(params)
         return self.likelihood.mean(self.decoder(z, training=training))
+
+    # -- graph functions shared by the Python methods and the export ------
+    def encode_graph(self, x):
+        """dict of the posterior's parameters (float32) for a batch x."""
+        params = self.posterior_params(tf.cast(x, "float32"))
+        return {
+            name: tf.cast(p, tf.float32)
+            for name, p in zip(self.posterior.param_names, params)
+        }
+
+    def reconstruct_graph(self, x):
+        """The mean of p(x|z) at z = E_q[z], float32 (B, *event_shape)."""
+        params = self.posterior_params(tf.cast(x, "float32"))
+        decoded = self.decoder(self.posterior.mean(params), training=False)
+        return tf.cast(self.likelihood.mean(decoded), tf.float32)
+
+    def sample_graph(self, num_samples, seed):
+        """z ~ p(z) with the stateless seed pair `seed` (int32 (2,)), the
+        mean of p(x|z) and a draw x ~ p(x|z) with seed + 1."""
+        z = self.prior.sample(num_samples, seed)
+        decoded = self.decoder(z, training=False)
+        x_sample = self.likelihood.distribution(decoded).sample(
+            seed=seed + 1
+        )
+        return {
+            "z": tf.cast(z, tf.float32),
+            "x_mean": tf.cast(self.likelihood.mean(decoded), tf.float32),
+            "x_sample": tf.cast(x_sample, tf.float32),
+        }
+
+    def log_likelihood_graph(self, x, params, num_samples, chunk_size,
+                             noise_fn):
+        """The K-sample importance estimate of log p(x), chunked, in graph.
+
+        Args:
+            x: (B, *event_shape) float32.
+            params: q's parameters for x (the proposal).
+            num_samples: K, int or int32 scalar tensor.
+            chunk_size: draws per chunk, int or int32 scalar tensor.
+            noise_fn: (c, kc) -> standard-normal noise (kc, B or 1,
+                latent_dim) of chunk c.
+
+        Returns:
+            (log p(x) estimate (B,), mean log w (B,), mean log p(x|z) (B,)),
+            float64, all from the same K draws.
+        """
+        def chunk_fn(c, kc):
+            log_w, log_px_z = self.score_draws(x, params, noise_fn(c, kc))
+            return log_w, (log_px_z,)
+
+        log_px, mean_log_w, (mean_log_px_z,) = (
+            objectives.chunked_log_mean_exp(
+                chunk_fn, num_samples, chunk_size, tf.shape(x)[0],
+                num_extras=1,
+            )
+        )
+        return log_px, mean_log_w, mean_log_px_z
 
     # -- Keras train / test steps ----------------------------------------
     def _unpack(self, data):
@@ -483,16 +645,25 @@ class VAE(keras.Model):
         for start in range(0, n, step):
             yield x[start:start + step]
 
+    def _graph_fn(self, name, builder):
+        fns = self._functions()
+        if name not in fns:
+            fns[name] = builder()
+        return fns[name]
+
+    def _x_spec(self):
+        return tf.TensorSpec((None,) + tuple(self.event_shape), tf.float32)
+
     def encode(self, x, batch_size=1000):
-        """Returns (z_mean, z_log_var), each (batch, latent_dim) numpy."""
+        """Returns q(z|x)'s parameters as numpy arrays, each
+        (batch, ...): (z_mean, z_log_var) for the default posterior."""
         x = self.check_data(x)
-        outs = [self.encoder(b, training=False) for b in
-                self._batches(x, batch_size)]
-        return (
-            np.concatenate([np.asarray(o[0]) for o in outs]),
-            np.concatenate([
-                np.asarray(objectives.soft_clamp_log_var(o[1])) for o in outs
-            ]),
+        fn = self._graph_fn("encode", lambda: tf.function(
+            self.encode_graph, input_signature=[self._x_spec()]))
+        outs = [fn(tf.constant(b)) for b in self._batches(x, batch_size)]
+        return tuple(
+            np.concatenate([o[name].numpy() for o in outs])
+            for name in self.posterior.param_names
         )
 
     def decode(self, z):
@@ -511,25 +682,31 @@ class VAE(keras.Model):
 
         Args:
             x: array (batch, *event_shape).
-            mode: "mean": the mean of p(x|z) at z = z_mean (deterministic);
-                "sample": z ~ q(z|x), then x ~ p(x|z).
+            mode: "mean": the mean of p(x|z) at z = E_q[z] (z_mean;
+                deterministic); "sample": z ~ q(z|x), then x ~ p(x|z).
             seed: int, for mode="sample".
         """
         if mode not in ("mean", "sample"):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
             )
-        z_mean, z_log_var = self.encode(x)
         if mode == "mean":
-            params = self.decoder(z_mean, training=False)
-            return np.asarray(self.likelihood.mean(params))
+            x = self.check_data(x)
+            fn = self._graph_fn("reconstruct", lambda: tf.function(
+                self.reconstruct_graph, input_signature=[self._x_spec()]))
+            return np.concatenate([
+                fn(tf.constant(b)).numpy() for b in self._batches(x, 1000)
+            ])
+        params = [tf.constant(p) for p in self.encode(x)]
         seed = _seed_pair(seed)
-        eps = tf.random.stateless_normal(z_mean.shape, seed=seed)
-        z = z_mean + np.exp(0.5 * z_log_var) * eps
+        eps = tf.random.stateless_normal(
+            tf.shape(self.posterior.mean(params)), seed=seed
+        )
+        z = self.posterior.reparameterize(params, eps)
         return np.asarray(self.decode(z).sample(seed=seed + 1))
 
     def sample(self, num_samples, seed=None, mode="mean"):
-        """Generates data from the prior: z ~ N(0, I), then p(x|z).
+        """Generates data from the prior: z ~ p(z), then p(x|z).
 
         Args:
             num_samples: int >= 1.
@@ -551,18 +728,20 @@ class VAE(keras.Model):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
             )
-        seed = _seed_pair(seed)
-        z = tf.random.stateless_normal((num_samples, self.latent_dim),
-                                       seed=seed)
-        params = self.decoder(z, training=False)
-        if mode == "mean":
-            return np.asarray(self.likelihood.mean(params))
-        return np.asarray(
-            self.likelihood.distribution(params).sample(seed=seed + 1)
-        )
+        fn = self._graph_fn("sample", lambda: tf.function(
+            self.sample_graph, input_signature=[
+                tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int32)]))
+        out = fn(tf.constant(num_samples, tf.int32), _seed_pair(seed))
+        return out["x_mean" if mode == "mean" else "x_sample"].numpy()
 
     def elbo(self, x, num_samples=1, batch_size=500):
-        """Per-example ELBO estimate (nats) with `num_samples` draws, (batch,)."""
+        """Per-example ELBO estimate (nats) with `num_samples` draws, (batch,).
+
+        The draws come from the sampling layer's generator; the KL is the
+        closed form where the parts have one. Data-dependent likelihood
+        heads score with their stored parameters (as the evaluation and the
+        export do), so an example's ELBO does not depend on its batch.
+        """
         if isinstance(num_samples, bool) or not isinstance(
             num_samples, int
         ) or num_samples < 1:
@@ -571,23 +750,58 @@ class VAE(keras.Model):
                 f"Received: num_samples={num_samples!r}"
             )
         x = self.check_data(x)
-        fn = self._eval_fn("elbo", num_samples)
+
+        def build():
+            def fn(x):
+                params = self.posterior_params(x)
+                z = self.sampler(params, num_samples=num_samples,
+                                 add_kl=False)
+                if num_samples == 1:
+                    z = z[None]
+                return self.elbo_terms_at(x, params, z)["elbo"]
+
+            return tf.function(fn, input_signature=[self._x_spec()])
+
+        fn = self._graph_fn(f"elbo_{num_samples}", build)
         return np.concatenate(
             [fn(tf.constant(b)).numpy() for b in self._batches(x, batch_size)]
         )
 
-    def _eval_fn(self, kind, num_samples):
-        key = (kind, num_samples)
-        if key not in self._eval_fns:
+    def log_weights(self, x, num_samples=1, seed=0, batch_size=500):
+        """log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x) for
+        `num_samples` draws z_s ~ q(z|x) per example, numpy (S, batch).
 
-            @tf.function(reduce_retracing=True)
-            def fn(x):
-                return self.compute_terms(
-                    x, training=False, num_samples=num_samples
-                )[kind]
+        Their mean over s is an ELBO estimate; their log-mean-exp the IWAE
+        bound. The draws are stateless in `seed`.
+        """
+        if isinstance(num_samples, bool) or not isinstance(
+            num_samples, int
+        ) or num_samples < 1:
+            raise ValueError(
+                "`num_samples` must be an int >= 1. "
+                f"Received: num_samples={num_samples!r}"
+            )
+        x = self.check_data(x)
+        seed = _seed_pair(seed)
 
-            self._eval_fns[key] = fn
-        return self._eval_fns[key]
+        def build():
+            def fn(x, k, seed):
+                params = self.posterior_params(x)
+                location = self.posterior.mean(params)
+                eps = tf.random.stateless_normal(
+                    tf.concat([[k], tf.shape(location)], 0), seed=seed)
+                return self.score_draws(x, params, eps)[0]
+
+            return tf.function(fn, input_signature=[
+                self._x_spec(), tf.TensorSpec((), tf.int32),
+                tf.TensorSpec((2,), tf.int32)])
+
+        fn = self._graph_fn("log_weights", build)
+        return np.concatenate([
+            fn(tf.constant(b), tf.constant(num_samples, tf.int32),
+               seed + [0, i]).numpy()
+            for i, b in enumerate(self._batches(x, batch_size))
+        ], axis=1)
 
     def log_likelihood(self, x, num_samples=5000, batch_size=None,
                        verbose="auto"):
@@ -620,6 +834,10 @@ class VAE(keras.Model):
                 "objective": self.objective,
                 "free_bits": self.free_bits,
                 "free_bits_groups": self.free_bits_groups,
+                "prior": keras.saving.serialize_keras_object(self.prior),
+                "posterior": keras.saving.serialize_keras_object(
+                    self.posterior
+                ),
             }
         )
         return config
@@ -627,10 +845,12 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        for key in ("encoder", "decoder", "likelihood"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
+        for key in ("encoder", "decoder", "likelihood", "prior",
+                    "posterior"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
         return cls(**config)
 
     def build(self, input_shape=None):

@@ -37,6 +37,8 @@ def _likelihood(lik_id):
         return kv.likelihoods.Gaussian("learned")
     if lik_id == "gaussian_heteroscedastic":
         return kv.likelihoods.Gaussian("heteroscedastic")
+    if lik_id == "gaussian_optimal":
+        return kv.likelihoods.Gaussian("optimal")
     return kv.likelihoods.get(lik_id)  # "gaussian" is the fixed scale 1.0
 
 
@@ -52,13 +54,28 @@ def _cases(likelihoods):
     return [f"{arch}-{lik}" for arch in ARCHS for lik in likelihoods]
 
 
-ALL_CASES = _cases(REQUIRED) + _cases(EXTRA)
+# Parity cases: encoders whose z_log_var output is pushed outside the soft
+# clamp's range [-30, 10] ("@40": its bias set to +40, "@-60" to -60), and
+# heads whose scale is learned or fitted ("optimal") with a stored value
+# other than the initial one. The exported numbers must be the in-process
+# model's (the clamp applied, the stored scale used).
+PARITY = ("mlp-bernoulli@40", "mlp-bernoulli@-60", "conv-bernoulli@40",
+          "conv-gaussian_learned@-60", "mlp-gaussian_optimal",
+          "conv-gaussian_optimal@40")
+ALL_CASES = _cases(REQUIRED) + _cases(EXTRA) + list(PARITY)
 CASES = _cases(REQUIRED) + [
     pytest.param(case, marks=pytest.mark.slow) for case in _cases(EXTRA)
 ]
 
 
+def _group(case):
+    if case in PARITY:
+        return "parity"
+    return "extra" if case.split("-", 1)[1] in EXTRA else "required"
+
+
 def _build(case, seed):
+    case, _, push = case.partition("@")
     arch, lik_id = case.split("-", 1)
     keras.utils.set_random_seed(seed)
     head = _likelihood(lik_id)
@@ -78,6 +95,11 @@ def _build(case, seed):
     for layer in model.encoder.layers:
         if layer.name in ("z_mean", "z_log_var"):
             layer.set_weights([0.1 * w for w in layer.get_weights()])
+        if push and layer.name == "z_log_var":
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.full_like(bias, float(push))])
+    if lik_id == "gaussian_optimal":
+        model.likelihood.last_scale.assign(0.37)
     return model
 
 
@@ -193,9 +215,10 @@ def bundles(tmp_path_factory):
     cache = {}
 
     def get(case):
-        group = "extra" if case.split("-", 1)[1] in EXTRA else "required"
+        group = _group(case)
         if group not in cache:
-            cases = _cases(EXTRA if group == "extra" else REQUIRED)
+            cases = {"extra": _cases(EXTRA), "required": _cases(REQUIRED),
+                     "parity": list(PARITY)}[group]
             cache[group] = _make_bundle(tmp_path_factory.mktemp(group), cases)
         return cache[group]
 
@@ -274,7 +297,7 @@ def test_exports_load_with_tensorflow_alone(bundles, case):
 
 
 # -- deterministic signatures -------------------------------------------------
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_encode_and_serving_default_match_model(bundles, case):
     bundle = bundles(case)
     model, x = bundle.models[case], bundle.x[case]
@@ -286,7 +309,7 @@ def test_encode_and_serving_default_match_model(bundles, case):
                                    z_log_var, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_decode_matches_tfp_distribution(bundles, case):
     bundle = bundles(case)
     model = bundle.models[case]
@@ -299,7 +322,7 @@ def test_decode_matches_tfp_distribution(bundles, case):
                                model.decoder(z), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_reconstruct_is_mean_at_z_mean(bundles, case):
     bundle = bundles(case)
     model, x = bundle.models[case], bundle.x[case]
@@ -308,7 +331,7 @@ def test_reconstruct_is_mean_at_z_mean(bundles, case):
         model.reconstruct(x, mode="mean"), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_sample_is_reproducible_per_seed_and_matches_model(bundles, case):
     bundle = bundles(case)
     model = bundle.models[case]
@@ -353,7 +376,7 @@ def test_elbo_is_one_draw_with_closed_form_kl(bundles, case):
     assert np.all(np.abs(elbo - expected) <= 5 * draws.std(0) + 1e-3)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_log_likelihood_is_iwae_bound_over_documented_draws(bundles, case):
     bundle = bundles(case)
     log_w = _documented_log_weights(bundle, case)
@@ -389,7 +412,7 @@ def test_log_likelihood_agrees_with_quadrature_within_mc_error(bundles, case):
     assert served.mean() >= elbo.mean() - 5 * error
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES + list(PARITY))
 def test_score_of_an_example_does_not_depend_on_its_batch(bundles, case):
     bundle = bundles(case)
     full = bundle.out(case, "log_likelihood", f"k{K_EXACT}", "log_likelihood")
@@ -399,6 +422,73 @@ def test_score_of_an_example_does_not_depend_on_its_batch(bundles, case):
     np.testing.assert_allclose(
         bundle.out(case, "log_likelihood", "first", "log_likelihood"),
         full[:1], rtol=1e-5, atol=1e-4)
+
+
+# -- parity: encoders outside the clamp range, stored scales ------------------
+def _numpy_soft_clamp(v, low=-30.0, high=10.0, softness=5.0):
+    """The soft clamp as documented in objectives.soft_clamp_log_var."""
+    v = np.asarray(v, "float64")
+    return np.where(v > high, high + softness * np.tanh((v - high) / softness),
+                    np.where(v < low, low + softness * np.tanh(
+                        (v - low) / softness), v))
+
+
+@pytest.mark.parametrize("case", [c for c in PARITY if "@" in c])
+def test_pushed_encoders_are_clamped_in_the_export_as_in_python(bundles,
+                                                                  case):
+    bundle = bundles(case)
+    model, x = bundle.models[case], bundle.x[case]
+    push = float(case.partition("@")[2])
+    raw = np.asarray(model.encoder(x, training=False)[1], "float64")
+    # The encoder really is outside [-30, 10] ...
+    assert np.all(np.abs(raw - push) < 1.0)
+    expected = _numpy_soft_clamp(raw)
+    # ... and both the Python model and the export see the clamped value.
+    np.testing.assert_allclose(model.encode(x)[1], expected, rtol=1e-5)
+    np.testing.assert_allclose(bundle.out(case, "encode", "x", "z_log_var"),
+                               expected, rtol=1e-5)
+    assert np.all(np.abs(expected) < 35.0 + 1e-6)
+
+
+@pytest.mark.parametrize("case", PARITY)
+def test_parity_elbo_is_the_python_formula_over_eps_0(bundles, case):
+    bundle = bundles(case)
+    model, x = bundle.models[case], bundle.x[case]
+    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
+    kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+    _, log_px_z = _numpy_log_weights(model, x, _documented_noise(1))
+    np.testing.assert_allclose(bundle.out(case, "elbo", "x", "kl"), kl,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bundle.out(case, "elbo", "x", "elbo"),
+                               log_px_z[0] - kl, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", [c for c in PARITY if "@40" not in c])
+def test_parity_log_likelihood_agrees_with_python_within_mc_error(bundles,
+                                                                  case):
+    # (A posterior pushed to a variance of e^14 makes the importance weights
+    # too heavy-tailed for a K = 2000 comparison; its export is checked
+    # draw by draw against the documented noise above.)
+    bundle = bundles(case)
+    model, x = bundle.models[case], bundle.x[case]
+    served = bundle.out(case, "log_likelihood", f"k{K_MC}", "log_likelihood")
+    log_w = _documented_log_weights(bundle, case)
+    w = np.exp(log_w - log_w.max(0))
+    se = w.std(0) / w.mean(0) / np.sqrt(K_MC)
+    reference = kv.evaluation.log_likelihood(
+        model, x, num_samples=K_MC, seed=321, verbose=0).values
+    assert np.all(np.abs(served - reference) <= 5 * np.sqrt(2) * se + 1e-2), (
+        served, reference)
+    # The ELBO from Python (stored scale, closed-form KL) against the
+    # exported one-draw ELBO's expectation over the documented draws.
+    elbo_python = model.elbo(x, num_samples=K_MC)
+    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
+    kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+    _, log_px_z = _numpy_log_weights(model, x, _documented_noise(K_MC))
+    expected = log_px_z.mean(0) - kl
+    spread = log_px_z.std(0) / np.sqrt(K_MC)
+    assert np.all(np.abs(elbo_python - expected) <= 5 * np.sqrt(2) * spread
+                  + 1e-3)
 
 
 # -- the session-based loader (TF Serving's C++ path) -------------------------

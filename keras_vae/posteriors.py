@@ -1,0 +1,232 @@
+"""Posterior heads q(z|x): from the encoder's output tensors to a distribution.
+
+The encoder is a plain Keras model whose outputs are tensors; a posterior
+head says how many it needs and what they mean, and owns every formula of
+q(z|x) the package uses:
+
+    head.params_size(latent_dim) -> sizes of the encoder's outputs (last axis)
+    head.from_encoder(outputs)   -> params, the list of parameter tensors
+    head.reparameterize(params, eps) -> z, a differentiable draw from standard
+                                    normal noise eps (..., B, latent_dim)
+    head.log_prob(params, z)     -> log q(z|x), (..., B)
+    head.kl_divergence(params, prior) -> closed-form KL (B,), or None
+    head.mean(params)            -> E_q[z], (B, latent_dim)
+    head.distribution(params)    -> tfd.Distribution, event_shape (latent_dim,)
+
+Every draw from q in training, evaluation, refinement and the SavedModel
+export goes through `reparameterize`, so noise eps gives the same z
+everywhere.
+
+Example:
+    >>> head = kv.posteriors.get("diagonal")
+    >>> head.params_size(2)
+    (2, 2)
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_vae import objectives
+from keras_vae import priors as priors_lib
+
+tfd = tfp.distributions
+
+
+def _as_shape_list(output_shapes):
+    """A model's `output_shape` as a list of tuples (one per output)."""
+    if isinstance(output_shapes, (list, tuple)) and output_shapes and all(
+        isinstance(s, (list, tuple)) for s in output_shapes
+    ):
+        return [tuple(s) for s in output_shapes]
+    return [tuple(output_shapes)]
+
+
+class Posterior(keras.layers.Layer):
+    """Base class of posterior heads.
+
+    Subclasses set `param_names` (one name per encoder output, also the
+    names of the exported `encode` signature's outputs) and implement
+    `params_size`, `reparameterize`, `log_prob`, `mean` and `distribution`;
+    `from_encoder` and `kl_divergence` have defaults.
+    """
+
+    param_names = ()
+
+    def params_size(self, latent_dim):
+        """Sizes of the last axis of each encoder output, a tuple."""
+        raise NotImplementedError
+
+    def latent_dim_of(self, output_shapes):
+        """The latent size implied by the encoder's output shapes (the last
+        axis of the first output by default)."""
+        return int(_as_shape_list(output_shapes)[0][-1])
+
+    def check_encoder_outputs(self, output_shapes, latent_dim):
+        """Raises ValueError unless the encoder's output shapes are the ones
+        this head needs for a `latent_dim`-dimensional latent."""
+        sizes = self.params_size(latent_dim)
+        got = _as_shape_list(output_shapes)
+        ok = len(got) == len(sizes) and all(
+            len(s) == 2 and s[-1] == size for s, size in zip(got, sizes)
+        )
+        if not ok:
+            names = ", ".join(self.param_names)
+            raise ValueError(
+                f"The {type(self).__name__} posterior needs the encoder to "
+                f"output [{names}], {len(sizes)} tensors of shapes "
+                + ", ".join(f"(batch, {n})" for n in sizes)
+                + f" for latent_dim={latent_dim} (the decoder's input "
+                f"size). Received encoder outputs: {got}. Size the encoder's "
+                "outputs with posterior.params_size(latent_dim)."
+            )
+
+    def from_encoder(self, outputs):
+        """The parameter list from the encoder's outputs (checked)."""
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        if len(outputs) != len(self.param_names):
+            raise ValueError(
+                f"The {type(self).__name__} posterior takes "
+                f"{len(self.param_names)} parameter tensors "
+                f"[{', '.join(self.param_names)}]. Received "
+                f"{len(outputs)}."
+            )
+        return list(outputs)
+
+    def reparameterize(self, params, eps):
+        raise NotImplementedError
+
+    def log_prob(self, params, z):
+        raise NotImplementedError
+
+    def mean(self, params):
+        raise NotImplementedError
+
+    def distribution(self, params):
+        raise NotImplementedError
+
+    def kl_divergence(self, params, prior):
+        """Closed-form KL(q || p) per example (B,), or None when TFP has no
+        closed form for this pair (the caller then estimates it)."""
+        try:
+            return tfd.kl_divergence(self.distribution(params),
+                                     prior.distribution())
+        except NotImplementedError:
+            return None
+
+    def kl_per_dim(self, params, prior):
+        """KL of each latent dimension (B, latent_dim), or None when it does
+        not split by dimension (free bits then need a factorised pair)."""
+        return None
+
+    def call(self, outputs):
+        return self.from_encoder(outputs)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class DiagonalGaussian(Posterior):
+    """q(z|x) = N(z_mean, diag(exp(z_log_var))), the default posterior.
+
+    The encoder outputs [z_mean, z_log_var], each (batch, latent_dim)
+    (Kingma & Welling 2014). `from_encoder` passes z_log_var through
+    `objectives.soft_clamp_log_var`, the identity on [-30, 10] that
+    saturates smoothly beyond, so a diverging encoder cannot overflow
+    exp(z_log_var); inside that range nothing changes. Against the standard
+    normal prior the KL has a closed form.
+
+    Example:
+        >>> head = DiagonalGaussian()
+        >>> z_mean, z_log_var = head.from_encoder([tf.zeros((1, 2)),
+        ...                                        tf.fill((1, 2), 40.0)])
+        >>> float(z_log_var[0, 0]) < 15.0
+        True
+    """
+
+    param_names = ("z_mean", "z_log_var")
+
+    def params_size(self, latent_dim):
+        return (int(latent_dim), int(latent_dim))
+
+    def from_encoder(self, outputs):
+        z_mean, z_log_var = super().from_encoder(outputs)
+        return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
+
+    def reparameterize(self, params, eps):
+        """z = z_mean + exp(z_log_var / 2) * eps (the reparameterization
+        trick); eps (..., B, latent_dim) broadcasts against the params."""
+        z_mean, z_log_var = params
+        return z_mean + tf.exp(0.5 * z_log_var) * eps
+
+    def log_prob(self, params, z):
+        z_mean, z_log_var = params
+        return objectives.log_normal_diag(z, z_mean, z_log_var)
+
+    def mean(self, params):
+        return params[0]
+
+    def distribution(self, params):
+        z_mean, z_log_var = params
+        return tfd.MultivariateNormalDiag(
+            loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var)
+        )
+
+    def kl_divergence(self, params, prior):
+        if isinstance(prior, priors_lib.StandardNormal):
+            return objectives.gaussian_kl(*params)
+        return super().kl_divergence(params, prior)
+
+    def kl_per_dim(self, params, prior):
+        if isinstance(prior, priors_lib.StandardNormal):
+            return objectives.gaussian_kl_per_dim(*params)
+        return None
+
+
+_REGISTRY = {
+    "diagonal": DiagonalGaussian,
+}
+
+
+def names():
+    """The names `get` accepts."""
+    return sorted(_REGISTRY)
+
+
+def get(identifier):
+    """Returns a posterior head from a name, a config dict, an instance or
+    None.
+
+    Args:
+        identifier: None (the default `DiagonalGaussian()`), "diagonal", a
+            `Posterior` instance (returned as is), or a dict made by
+            `keras.saving.serialize_keras_object`.
+
+    Raises:
+        ValueError: an unknown name, or an object that is not a posterior.
+
+    Example:
+        >>> type(get(None)).__name__
+        'DiagonalGaussian'
+    """
+    if identifier is None:
+        return DiagonalGaussian()
+    if isinstance(identifier, Posterior):
+        return identifier
+    if isinstance(identifier, dict):
+        return get(keras.saving.deserialize_keras_object(identifier))
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in _REGISTRY:
+            raise ValueError(
+                f"Unknown posterior {identifier!r}. Expected one of "
+                f"{names()} or a keras_vae.posteriors.Posterior instance."
+            )
+        return _REGISTRY[key]()
+    raise ValueError(
+        "A posterior must be None, a name, a config dict or a "
+        "keras_vae.posteriors.Posterior instance. Received: "
+        f"{identifier!r} of type {type(identifier).__name__}"
+    )
+
+
+__all__ = ["DiagonalGaussian", "Posterior", "get", "names"]

@@ -1,0 +1,173 @@
+"""Posterior heads: draws, densities and KLs against TFP and numpy; the
+Monte-Carlo KL path; construction errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import keras_vae as kv
+
+tfd = tfp.distributions
+SHAPE = (4, 4, 1)
+
+
+def _params(batch=3, latent=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return [tf.constant(rng.normal(size=(batch, latent)), tf.float32),
+            tf.constant(rng.normal(scale=0.5, size=(batch, latent)),
+                        tf.float32)]
+
+
+class _NoClosedForm(kv.posteriors.DiagonalGaussian):
+    """The diagonal Gaussian with its closed-form KL hidden, so that the
+    sampling layer must estimate the KL from its draw."""
+
+    def kl_divergence(self, params, prior):
+        return None
+
+    def kl_per_dim(self, params, prior):
+        return None
+
+
+def test_params_size_and_names():
+    head = kv.posteriors.DiagonalGaussian()
+    assert head.params_size(7) == (7, 7)
+    assert head.param_names == ("z_mean", "z_log_var")
+
+
+def test_from_encoder_applies_the_soft_clamp_only_outside_its_range():
+    head = kv.posteriors.DiagonalGaussian()
+    inside = tf.constant([[-29.0, 0.0, 9.5]])
+    far = tf.constant([[-60.0, 12.0, 40.0]])
+    z_mean, z_log_var = head.from_encoder([inside, inside])
+    np.testing.assert_array_equal(z_log_var.numpy(), inside.numpy())
+    np.testing.assert_array_equal(z_mean.numpy(), inside.numpy())
+    _, clamped = head.from_encoder([far, far])
+    v = far.numpy().astype("float64")
+    expected = np.where(v > 10, 10 + 5 * np.tanh((v - 10) / 5),
+                        -30 + 5 * np.tanh((v + 30) / 5))
+    np.testing.assert_allclose(clamped.numpy(), expected, rtol=1e-6)
+
+
+def test_draws_have_the_mean_and_variance_of_q():
+    head = kv.posteriors.DiagonalGaussian()
+    params = _params(batch=2, latent=3)
+    eps = tf.random.stateless_normal((40000, 2, 3), seed=[1, 2])
+    z = head.reparameterize(params, eps).numpy()
+    assert z.shape == (40000, 2, 3)
+    mean = params[0].numpy()
+    var = np.exp(params[1].numpy())
+    assert np.all(np.abs(z.mean(0) - mean) < 5 * np.sqrt(var / 40000))
+    np.testing.assert_allclose(z.var(0), var, rtol=0.05)
+    np.testing.assert_allclose(head.mean(params), mean)
+
+
+def test_log_prob_and_kl_are_tfp_values():
+    head = kv.posteriors.DiagonalGaussian()
+    prior = kv.priors.StandardNormal(latent_dim=4)
+    params = _params()
+    q = tfd.MultivariateNormalDiag(loc=params[0],
+                                   scale_diag=tf.exp(0.5 * params[1]))
+    z = q.sample(5, seed=[3, 4])
+    np.testing.assert_allclose(head.log_prob(params, z), q.log_prob(z),
+                               rtol=1e-5)
+    p = tfd.MultivariateNormalDiag(loc=tf.zeros(4))
+    np.testing.assert_allclose(head.kl_divergence(params, prior),
+                               tfd.kl_divergence(q, p), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.sum(head.kl_per_dim(params, prior), -1),
+        tfd.kl_divergence(q, p), rtol=1e-5)
+    np.testing.assert_allclose(
+        kv.objectives.kl_divergence(head, params, prior),
+        tfd.kl_divergence(q, p), rtol=1e-5)
+
+
+def test_monte_carlo_kl_through_the_sampling_layer_averages_to_tfp():
+    # Forced through the sampling path: one draw per row, the added loss is
+    # the batch mean of log q(z|x) - log p(z) over 20000 copies of q.
+    rows = 20000
+    z_mean = tf.constant(np.tile([[0.7, -1.2, 0.1]], (rows, 1)), tf.float32)
+    z_log_var = tf.constant(np.tile([[-0.4, 0.3, -1.5]], (rows, 1)),
+                            tf.float32)
+    layer = kv.Sampling(seed=5, posterior=_NoClosedForm(),
+                        prior=kv.priors.StandardNormal(latent_dim=3))
+    z = layer([z_mean, z_log_var])
+    added = float(layer.losses[0])
+    q = tfd.MultivariateNormalDiag(loc=z_mean[0],
+                                   scale_diag=tf.exp(0.5 * z_log_var[0]))
+    exact = float(tfd.kl_divergence(
+        q, tfd.MultivariateNormalDiag(loc=tf.zeros(3))))
+    per_row = (q.log_prob(z) - tfd.MultivariateNormalDiag(
+        loc=tf.zeros(3)).log_prob(z)).numpy()
+    np.testing.assert_allclose(added, per_row.mean(), rtol=1e-4)
+    assert abs(added - exact) < 4 * per_row.std() / np.sqrt(rows)
+
+
+def test_a_posterior_without_closed_form_trains_with_the_monte_carlo_kl():
+    enc = kv.build_mlp_encoder(SHAPE, 2, hidden_units=(8,))
+    dec = kv.build_mlp_decoder(2, SHAPE, hidden_units=(8,))
+    vae = kv.VAE(enc, dec, posterior=_NoClosedForm(), seed=1)
+    x = (np.random.default_rng(0).uniform(size=(64,) + SHAPE) > 0.5).astype(
+        "float32")
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = [w.copy() for w in enc.get_weights()]
+    history = vae.fit(x, epochs=2, batch_size=32, verbose=0)
+    assert np.all(np.isfinite(history.history["kl_loss"]))
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(before, enc.get_weights()))
+    # The evaluation's KL is then the Monte-Carlo one from its own draws,
+    # which averages to the closed form of the same q.
+    result = kv.evaluation.log_likelihood(vae, x[:8], num_samples=4000,
+                                          verbose=0)
+    z_mean, z_log_var = vae.encode(x[:8])
+    closed = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1 - z_log_var, -1)
+    np.testing.assert_allclose(result.kl, closed, atol=0.1)
+
+
+def test_wrong_number_of_parameter_tensors():
+    head = kv.posteriors.DiagonalGaussian()
+    with pytest.raises(ValueError, match="takes 2 parameter tensors"):
+        head.from_encoder([tf.zeros((1, 2))])
+    with pytest.raises(ValueError, match=r"\[z_mean, z_log_var\]"):
+        kv.Sampling()([tf.zeros((1, 2))] * 3)
+
+
+def test_encoder_outputs_that_do_not_fit_the_posterior():
+    x = keras.Input(SHAPE)
+    h = keras.layers.Flatten()(x)
+    enc = keras.Model(x, [keras.layers.Dense(2)(h), keras.layers.Dense(3)(h)])
+    dec = kv.build_mlp_decoder(2, SHAPE, hidden_units=(4,))
+    with pytest.raises(ValueError, match=r"params_size\(latent_dim\)"):
+        kv.VAE(enc, dec)
+    one = keras.Model(x, keras.layers.Dense(2)(h))
+    with pytest.raises(ValueError, match=r"\[z_mean, z_log_var\]"):
+        kv.VAE(one, dec)
+
+
+@pytest.mark.parametrize("bad", ["diag", 1.0, kv.priors.StandardNormal()])
+def test_objects_that_are_not_posteriors_are_refused(bad):
+    with pytest.raises(ValueError, match="posterior"):
+        kv.posteriors.get(bad)
+    enc = kv.build_mlp_encoder(SHAPE, 2, hidden_units=(4,))
+    dec = kv.build_mlp_decoder(2, SHAPE, hidden_units=(4,))
+    with pytest.raises(ValueError, match="posterior"):
+        kv.VAE(enc, dec, posterior=bad)
+
+
+def test_free_bits_need_a_kl_that_splits_by_dimension():
+    enc = kv.build_mlp_encoder(SHAPE, 2, hidden_units=(4,))
+    dec = kv.build_mlp_decoder(2, SHAPE, hidden_units=(4,))
+    with pytest.raises(ValueError, match="free_bits"):
+        kv.VAE(enc, dec, posterior=_NoClosedForm(), free_bits=0.1)
+
+
+def test_keras_file_round_trip_keeps_the_parts(tmp_path):
+    vae = kv.build_mlp_vae(SHAPE, 2, hidden_units=(4,), posterior="diagonal")
+    x = np.random.default_rng(1).uniform(size=(5,) + SHAPE).astype("float32")
+    vae.save(tmp_path / "v.keras")
+    loaded = keras.models.load_model(tmp_path / "v.keras", safe_mode=True)
+    assert isinstance(loaded.posterior, kv.posteriors.DiagonalGaussian)
+    for a, b in zip(loaded.encode(x), vae.encode(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
