@@ -977,7 +977,6 @@ def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
         batch_seed = tf.constant(seed * 100003 + b, tf.int64)
         k = tf.constant(num_samples, tf.int32)
 
-        @tf.function(autograph=False)
         def step(i):
             with tf.GradientTape() as tape:
                 loss = -tf.reduce_sum(_objective(
@@ -985,14 +984,19 @@ def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
             grads = tape.gradient(loss, variables,
                                   unconnected_gradients="zero")
             optimizer.apply(grads, variables)
-            return loss
+            return i + 1
 
-        _quiet(step)
+        @tf.function(autograph=False)
+        def run(num_steps):
+            # All steps in one graph: no Python call per step.
+            return tf.while_loop(lambda i: i < num_steps, step,
+                                 [tf.constant(0, tf.int32)])
+
+        _quiet(run)
         # Trace before timing: the timing below is the optimisation.
-        step.get_concrete_function(tf.TensorSpec([], tf.int32))
+        run.get_concrete_function(tf.TensorSpec([], tf.int32))
         start = time.perf_counter()
-        for i in range(steps):
-            step(tf.constant(i, tf.int32))
+        run(tf.constant(steps, tf.int32))
         seconds += time.perf_counter() - start
         for out, v in zip(outputs, variables):
             out.append(v.numpy())

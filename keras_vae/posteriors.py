@@ -9,6 +9,7 @@ q(z|x) the package uses:
     head.reparameterize(params, eps) -> z, a differentiable draw from standard
                                     normal noise eps (..., B, latent_dim)
     head.log_prob(params, z)     -> log q(z|x), (..., B)
+    head.sample_and_log_prob(params, eps) -> (z, log q(z|x)) of that draw
     head.kl_divergence(params, prior) -> closed-form KL (B,), or None
     head.mean(params)            -> E_q[z], (B, latent_dim)
     head.distribution(params)    -> tfd.Distribution, event_shape (latent_dim,)
@@ -100,6 +101,17 @@ class Posterior(keras.layers.Layer):
     def log_prob(self, params, z):
         raise NotImplementedError
 
+    def sample_and_log_prob(self, params, eps):
+        """(z, log q(z|x)) for the draw z = reparameterize(params, eps).
+
+        Heads that can compute log q from the noise itself (the density of
+        eps and the log-determinant of the map) override this: it stays
+        exact where recomputing it from z loses the digits z - z_mean
+        carries (a posterior far narrower than float32's spacing at z).
+        """
+        z = self.reparameterize(params, eps)
+        return z, self.log_prob(params, z)
+
     def mean(self, params):
         raise NotImplementedError
 
@@ -161,6 +173,15 @@ class DiagonalGaussian(Posterior):
     def log_prob(self, params, z):
         z_mean, z_log_var = params
         return objectives.log_normal_diag(z, z_mean, z_log_var)
+
+    def sample_and_log_prob(self, params, eps):
+        # z = z_mean + sigma * eps has density N(eps; 0, I) / prod(sigma):
+        # log q = log N(eps; 0, I) - sum(z_log_var) / 2, with no z - z_mean.
+        z_mean, z_log_var = params
+        z = self.reparameterize(params, eps)
+        log_q = objectives.log_standard_normal(eps) - 0.5 * tf.reduce_sum(
+            z_log_var, axis=-1)
+        return z, log_q
 
     def mean(self, params):
         return params[0]

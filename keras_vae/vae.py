@@ -117,13 +117,7 @@ class VAE(keras.Model):
                 f"Received: {type(encoder).__name__}, "
                 f"{type(decoder).__name__}"
             )
-        if isinstance(num_samples, bool) or not isinstance(
-            num_samples, int
-        ) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be an int >= 1. "
-                f"Received: num_samples={num_samples!r}"
-            )
+        _check_num_samples(num_samples)
         if objective not in OBJECTIVES:
             raise ValueError(
                 f"Unknown objective {objective!r}. Expected one of "
@@ -291,9 +285,14 @@ class VAE(keras.Model):
         """(log w, log p(x|z)) for standard-normal noise eps (S, B or 1,
         latent_dim) pushed through q: each (S, B). The evaluation's
         importance sampling and the exported `log_likelihood` call this."""
-        z = self.posterior.reparameterize(params, eps)
+        z, log_qz = self.posterior.sample_and_log_prob(params, eps)
         log_px_z = self.log_px_z(x, z)
-        return self.log_weights_at(params, z, log_px_z), log_px_z
+        log_w = objectives.log_importance_weights(
+            tf.cast(log_px_z, "float32"),
+            self.prior.log_prob(tf.cast(z, "float32")),
+            tf.cast(log_qz, "float32"),
+        )
+        return log_w, log_px_z
 
     def elbo_terms_at(self, x, params, z, fit_to=None):
         """The ELBO and its terms for draws z (S, B, latent_dim): dict of
@@ -717,13 +716,7 @@ class VAE(keras.Model):
         Returns:
             numpy array (num_samples, *event_shape).
         """
-        if isinstance(num_samples, bool) or not isinstance(
-            num_samples, int
-        ) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be an int >= 1. "
-                f"Received: num_samples={num_samples!r}"
-            )
+        _check_num_samples(num_samples)
         if mode not in ("mean", "sample"):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
@@ -742,13 +735,7 @@ class VAE(keras.Model):
         heads score with their stored parameters (as the evaluation and the
         export do), so an example's ELBO does not depend on its batch.
         """
-        if isinstance(num_samples, bool) or not isinstance(
-            num_samples, int
-        ) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be an int >= 1. "
-                f"Received: num_samples={num_samples!r}"
-            )
+        _check_num_samples(num_samples)
         x = self.check_data(x)
 
         def build():
@@ -774,13 +761,7 @@ class VAE(keras.Model):
         Their mean over s is an ELBO estimate; their log-mean-exp the IWAE
         bound. The draws are stateless in `seed`.
         """
-        if isinstance(num_samples, bool) or not isinstance(
-            num_samples, int
-        ) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be an int >= 1. "
-                f"Received: num_samples={num_samples!r}"
-            )
+        _check_num_samples(num_samples)
         x = self.check_data(x)
         seed = _seed_pair(seed)
 
@@ -855,6 +836,17 @@ class VAE(keras.Model):
 
     def build(self, input_shape=None):
         self.built = True
+
+
+def _check_num_samples(num_samples):
+    if isinstance(num_samples, bool) or not isinstance(
+        num_samples, int
+    ) or num_samples < 1:
+        raise ValueError(
+            "`num_samples` must be an int >= 1. "
+            f"Received: num_samples={num_samples!r}"
+        )
+    return num_samples
 
 
 def _seed_pair(seed):

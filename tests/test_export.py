@@ -256,6 +256,12 @@ def _numpy_log_weights(model, x, eps):
             - _log_normal(z, z_mean[None], std[None] ** 2)), log_px_z
 
 
+def _numpy_kl(model, x):
+    """Closed-form KL(N(z_mean, exp(z_log_var)) || N(0, I)), numpy, (B,)."""
+    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
+    return 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+
+
 def _log_mean_exp(a, axis=0):
     m = np.max(a, axis=axis)
     return m + np.log(np.mean(np.exp(a - m), axis=axis))
@@ -360,8 +366,7 @@ def test_sample_is_reproducible_per_seed_and_matches_model(bundles, case):
 def test_elbo_is_one_draw_with_closed_form_kl(bundles, case):
     bundle = bundles(case)
     model, x = bundle.models[case], bundle.x[case]
-    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
-    kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+    kl = _numpy_kl(model, x)
     _, log_px_z = _numpy_log_weights(model, x, _documented_noise(1))
     np.testing.assert_allclose(bundle.out(case, "elbo", "x", "kl"), kl,
                                rtol=1e-5, atol=1e-5)
@@ -454,8 +459,7 @@ def test_pushed_encoders_are_clamped_in_the_export_as_in_python(bundles,
 def test_parity_elbo_is_the_python_formula_over_eps_0(bundles, case):
     bundle = bundles(case)
     model, x = bundle.models[case], bundle.x[case]
-    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
-    kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+    kl = _numpy_kl(model, x)
     _, log_px_z = _numpy_log_weights(model, x, _documented_noise(1))
     np.testing.assert_allclose(bundle.out(case, "elbo", "x", "kl"), kl,
                                rtol=1e-5, atol=1e-5)
@@ -463,12 +467,13 @@ def test_parity_elbo_is_the_python_formula_over_eps_0(bundles, case):
                                log_px_z[0] - kl, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("case", [c for c in PARITY if "@40" not in c])
+@pytest.mark.parametrize("case", [c for c in PARITY if "@" not in c])
 def test_parity_log_likelihood_agrees_with_python_within_mc_error(bundles,
                                                                   case):
-    # (A posterior pushed to a variance of e^14 makes the importance weights
-    # too heavy-tailed for a K = 2000 comparison; its export is checked
-    # draw by draw against the documented noise above.)
+    # (A posterior pushed far wider or narrower than the true one gives
+    # importance weights of infinite variance, so no K = 2000 comparison of
+    # two independent estimates is meaningful; those exports are checked
+    # draw by draw against the documented noise instead.)
     bundle = bundles(case)
     model, x = bundle.models[case], bundle.x[case]
     served = bundle.out(case, "log_likelihood", f"k{K_MC}", "log_likelihood")
@@ -482,8 +487,7 @@ def test_parity_log_likelihood_agrees_with_python_within_mc_error(bundles,
     # The ELBO from Python (stored scale, closed-form KL) against the
     # exported one-draw ELBO's expectation over the documented draws.
     elbo_python = model.elbo(x, num_samples=K_MC)
-    z_mean, z_log_var = (np.asarray(a, "float64") for a in model.encode(x))
-    kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, -1)
+    kl = _numpy_kl(model, x)
     _, log_px_z = _numpy_log_weights(model, x, _documented_noise(K_MC))
     expected = log_px_z.mean(0) - kl
     spread = log_px_z.std(0) / np.sqrt(K_MC)

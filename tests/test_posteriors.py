@@ -171,3 +171,18 @@ def test_keras_file_round_trip_keeps_the_parts(tmp_path):
     assert isinstance(loaded.posterior, kv.posteriors.DiagonalGaussian)
     for a, b in zip(loaded.encode(x), vae.encode(x)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_log_prob_of_a_draw_is_exact_even_for_a_very_narrow_q():
+    head = kv.posteriors.DiagonalGaussian()
+    eps = tf.random.stateless_normal((6, 3, 4), seed=[7, 7])
+    params = _params()
+    z, log_q = head.sample_and_log_prob(params, eps)
+    np.testing.assert_allclose(log_q, head.log_prob(params, z), rtol=1e-5)
+    # sigma = exp(-17.5) ~ 2.5e-8, below float32's spacing near z_mean:
+    # recomputing log q from z loses it, the draw's own density does not.
+    narrow = [params[0], tf.fill(params[0].shape, -35.0)]
+    _, log_q = head.sample_and_log_prob(narrow, eps)
+    e = eps.numpy().astype("float64")
+    exact = -0.5 * np.sum(np.log(2 * np.pi) - 35.0 + e**2, -1)
+    np.testing.assert_allclose(log_q, exact, rtol=1e-6)
