@@ -164,11 +164,14 @@ class DiagonalGaussian(Posterior):
         z_mean, z_log_var = super().from_encoder(outputs)
         return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
 
+    def scale(self, params):
+        """The standard deviations exp(z_log_var / 2), (B, latent_dim)."""
+        return tf.exp(0.5 * params[1])
+
     def reparameterize(self, params, eps):
         """z = z_mean + exp(z_log_var / 2) * eps (the reparameterization
         trick); eps (..., B, latent_dim) broadcasts against the params."""
-        z_mean, z_log_var = params
-        return z_mean + tf.exp(0.5 * z_log_var) * eps
+        return params[0] + self.scale(params) * eps
 
     def log_prob(self, params, z):
         z_mean, z_log_var = params
@@ -177,19 +180,17 @@ class DiagonalGaussian(Posterior):
     def sample_and_log_prob(self, params, eps):
         # z = z_mean + sigma * eps has density N(eps; 0, I) / prod(sigma):
         # log q = log N(eps; 0, I) - sum(z_log_var) / 2, with no z - z_mean.
-        z_mean, z_log_var = params
         z = self.reparameterize(params, eps)
         log_q = objectives.log_standard_normal(eps) - 0.5 * tf.reduce_sum(
-            z_log_var, axis=-1)
+            params[1], axis=-1)
         return z, log_q
 
     def mean(self, params):
         return params[0]
 
     def distribution(self, params):
-        z_mean, z_log_var = params
         return tfd.MultivariateNormalDiag(
-            loc=z_mean, scale_diag=tf.exp(0.5 * z_log_var)
+            loc=params[0], scale_diag=self.scale(params)
         )
 
     def kl_divergence(self, params, prior):
