@@ -24,7 +24,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21,<2.22",
-        "keras>=3.10,<4",
+        "keras>=3.15,<3.16",  # the versions tested (keras_vae._keras_internals)
         # TFP refuses to import without tf-keras; the [tf] extra brings it.
         "tensorflow-probability[tf]>=0.25,<0.26",
         "numpy>=1.26,<3",

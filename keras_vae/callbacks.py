@@ -30,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import _keras_internals
+
 
 def _check_number(value, name, minimum=0.0, allow_equal=True):
     ok = (
@@ -405,13 +407,14 @@ def _describe_difference(saved, current):
     return "; ".join(diffs)
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that resumes mid-epoch exactly.
+class BackupAndRestore(keras.callbacks.Callback):
+    """Backs a run up as it trains and resumes it exactly, mid-epoch too.
 
-    Keras' callback restores the weights (with the optimizer state, the
+    The callback writes the weights (with the optimizer state, the
     `Sampling` layer's seed state and the KL weight, which are all model or
-    optimizer variables) and restarts the interrupted epoch from its first
-    batch. This subclass also records how many training steps (global
+    optimizer variables) to BACKUP_DIR/latest.weights.h5 every `save_freq`
+    steps or every epoch, and restores them at the start of the next `fit`
+    with the same directory. It also records how many training steps (global
     batches) the run has taken and the number of steps per epoch, so that:
 
     - `resume_step()` tells, before `fit`, where the data stream must start
@@ -424,28 +427,51 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
       likelihood) or with another `steps_per_epoch` is refused with a clear
       error instead of being loaded half-way.
 
+    With `double_checkpoint=True` the previous backup is kept beside the
+    latest (`*.bkp`); when the latest cannot be read (a disk error, a file
+    truncated by a full disk), the run resumes from the previous one, says
+    so, and takes the same steps from there.
+
     Steps are counted by the callback, not read from `optimizer.iterations`,
     which does not count the steps a float16 `LossScaleOptimizer` skips.
     The step count is stored inside the weights file, which is written to a
     temporary name and renamed: a kill cannot leave them out of step.
 
+    The file names are those of `keras.callbacks.BackupAndRestore`; the
+    callback uses Keras' public `Callback` hooks only, and
+    `keras_vae._keras_internals.set_initial_epoch` to start `fit` at the
+    restored epoch.
+
     Args:
         backup_dir: str. Directory of the backup, owned by this callback.
-        save_freq: "epoch" (default) or an int: save every that many batches.
-        double_checkpoint, delete_checkpoint: as in Keras.
+        save_freq: "epoch" (default) or an int: save every that many steps.
+        double_checkpoint: bool, default False. Keep the previous backup as
+            a fallback.
+        delete_checkpoint: bool, default True. Remove the backup directory
+            when training ends normally.
     """
 
     _ATTR = "keras_vae_backup"
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
                  delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed.")
         if save_freq != "epoch":
             _check_steps(save_freq, "save_freq")
-        super().__init__(backup_dir, save_freq=save_freq,
-                         double_checkpoint=double_checkpoint,
-                         delete_checkpoint=delete_checkpoint)
+        self.backup_dir = str(backup_dir)
+        self.save_freq = save_freq
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self.weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self.metadata_path = os.path.join(self.backup_dir,
+                                          "training_metadata.json")
+        self.previous_weights_path = f"{self.weights_path}.bkp"
+        self.previous_metadata_path = f"{self.metadata_path}.bkp"
         self._step = 0
         self._last_saved_step = 0
+        self._epoch = 0
         self._save_after_epoch = False
         self._batch_begin = 0
         self._epoch_now = None
@@ -454,27 +480,46 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._claimed_stop = False
 
     # -- reading the backup, without a model ------------------------------
-    def read_state(self):
-        """The recorded state of the backup (dict with "step",
-        "steps_per_epoch", "optimizer_iterations", "fingerprint"), or None
-        when there is none."""
-        if not os.path.exists(self._weights_path):
-            return None
+    def _read_state_of(self, path):
         try:
-            with h5py.File(self._weights_path, "r") as f:
+            with h5py.File(path, "r") as f:
                 text = f.attrs.get(self._ATTR)
         except OSError as error:
-            raise ValueError(
-                f"The backup {self._weights_path!r} cannot be read ({error}). "
-                f"Delete {self.backup_dir!r} to start the run over."
-            ) from None
+            return None, error
         if text is None:
             raise ValueError(
                 f"{self.backup_dir!r} holds a backup that keras_vae did not "
                 "write (no step recorded in it), so it cannot be resumed "
                 "exactly. Delete it to start over, or use another directory."
             )
-        return json.loads(text)
+        return json.loads(text), None
+
+    def _usable_backup(self):
+        """(path, state, error of the latest if it was unreadable) of the
+        backup to resume from, or (None, None, None) when there is none."""
+        if not os.path.exists(self.weights_path):
+            return None, None, None
+        state, error = self._read_state_of(self.weights_path)
+        if error is None:
+            return self.weights_path, state, None
+        if os.path.exists(self.previous_weights_path):
+            previous, previous_error = self._read_state_of(
+                self.previous_weights_path)
+            if previous_error is None:
+                return self.previous_weights_path, previous, error
+        raise ValueError(
+            f"The backup {self.weights_path!r} cannot be read ({error})"
+            + (" and there is no readable previous backup"
+               if self.double_checkpoint else "")
+            + f". Delete {self.backup_dir!r} to start the run over."
+        )
+
+    def read_state(self):
+        """The recorded state of the backup a `fit` would resume from (dict
+        with "step", "steps_per_epoch", "optimizer_iterations",
+        "fingerprint"), or None when there is none. An unreadable latest
+        backup falls back to the previous one (`double_checkpoint=True`)."""
+        return self._usable_backup()[1]
 
     def resume_step(self):
         """The global step the next `fit` starts from: 0 without a backup."""
@@ -505,12 +550,13 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 "and steps per epoch, or delete the backup to start over."
             )
 
-    # -- Keras hooks -------------------------------------------------------
-    def _load_model(self):
-        state = self.read_state()
+    # -- restoring ---------------------------------------------------------
+    def _restore(self):
+        path, state, latest_error = self._usable_backup()
         steps = (self.params or {}).get("steps")
         self._step = 0
         self._last_saved_step = 0
+        self._epoch = 0
         self._save_after_epoch = False
         self._partial_epoch = None
         if state is None:
@@ -526,9 +572,22 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 "pass `steps_per_epoch` to fit (the data stream of "
                 "keras_vae.resume.make_step_dataset is infinite)."
             )
+        if latest_error is not None:
+            print(
+                f"BackupAndRestore: the latest backup {self.weights_path!r} "
+                f"cannot be read ({latest_error}); resuming from the "
+                f"previous one, at step {state['step']}.", flush=True)
+            # The previous backup becomes the latest (Keras reads weights
+            # only from a *.weights.h5 name).
+            shutil.copyfile(path, f"{self.weights_path}.tmp")
+            os.replace(f"{self.weights_path}.tmp", self.weights_path)
+            path = self.weights_path
+            if os.path.exists(self.previous_metadata_path):
+                shutil.copyfile(self.previous_metadata_path,
+                                self.metadata_path)
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self._weights_path)
+        self.model.load_weights(path)
         iterations = int(self.model.optimizer.iterations)
         if iterations != state["optimizer_iterations"]:
             raise ValueError(
@@ -539,17 +598,16 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._step = int(state["step"])
         self._last_saved_step = self._step
         epoch, done = divmod(self._step, steps)
-        self.model._initial_epoch = epoch
-        # Keras forgets the epoch of a restored run; batch backups written
-        # before the first epoch end would otherwise say epoch 0.
-        self._current_epoch = epoch
+        self._epoch = epoch
+        _keras_internals.set_initial_epoch(self.model, epoch)
         if done:
             self._partial_epoch = epoch
             self._partial_batches = steps - done
 
+    # -- Keras hooks -------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._claimed_stop = False
-        self._load_model()
+        self._restore()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_now = epoch
@@ -569,7 +627,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             if not self.model.stop_training:
                 self.model.stop_training = True
                 self._claimed_stop = True
-        super().on_train_batch_end(batch, logs)
+        if self._should_save_now():
+            self._save(batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._claimed_stop:
@@ -577,18 +636,22 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self._claimed_stop = False
         if epoch == self._partial_epoch:
             self._partial_epoch = None
-        super().on_epoch_end(epoch, logs)
-        if self._save_after_epoch:
+        self._epoch = epoch + 1
+        if self.save_freq == "epoch" or self._save_after_epoch:
             self._save_after_epoch = False
             self._last_saved_step = self._step
-            self._save_model()
+            self._save(0)
 
-    def _should_save_on_batch(self, batch):
-        # Counts optimizer steps, not callback calls (Keras' own count is
-        # one short after the first execution when steps_per_execution > 1).
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
+
+    # -- saving ------------------------------------------------------------
+    def _should_save_now(self):
+        # Counts optimizer steps, not callback calls, so it is right with
+        # several steps per execution.
         if self.save_freq == "epoch":
             return False
-        self._last_batch_seen = batch
         if self._step - self._last_saved_step < self.save_freq:
             return False
         steps = (self.params or {}).get("steps")
@@ -602,7 +665,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._last_saved_step = self._step
         return True
 
-    def _save_model(self):
+    def _save(self, batch):
         os.makedirs(self.backup_dir, exist_ok=True)
         state = {
             "step": self._step,
@@ -610,21 +673,26 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             "optimizer_iterations": int(self.model.optimizer.iterations),
             "fingerprint": model_fingerprint(self.model),
         }
-        if self.double_checkpoint and os.path.exists(self._weights_path):
-            shutil.copyfile(self._weights_path, self._prev_weights_path)
         partial = os.path.join(self.backup_dir, "partial.weights.h5")
         self.model.save_weights(partial, overwrite=True)
         # The step lives inside the weights file, so weights and step are
         # replaced together by one rename.
         with h5py.File(partial, "a") as f:
             f.attrs[self._ATTR] = json.dumps(state)
-        os.replace(partial, self._weights_path)
-        metadata = {"epoch": self._current_epoch,
-                    "batch": self._last_batch_seen, **state}
-        tmp = f"{self._training_metadata_path}.tmp"
+        if self.double_checkpoint and os.path.exists(self.weights_path):
+            # Copied, not moved: a latest backup exists at every instant.
+            for src, dst in ((self.weights_path, self.previous_weights_path),
+                             (self.metadata_path,
+                              self.previous_metadata_path)):
+                if os.path.exists(src):
+                    shutil.copyfile(src, f"{dst}.tmp")
+                    os.replace(f"{dst}.tmp", dst)
+        os.replace(partial, self.weights_path)
+        metadata = {"epoch": self._epoch, "batch": batch, **state}
+        tmp = f"{self.metadata_path}.tmp"
         with open(tmp, "w") as f:
             json.dump(metadata, f)
-        os.replace(tmp, self._training_metadata_path)
+        os.replace(tmp, self.metadata_path)
 
 
 # ---------------------------------------------------------------------------
@@ -792,8 +860,9 @@ def standard_callbacks(run_dir, model=None, steps_per_epoch=None,
     result = [] if schedule is None else [schedule]
     if nan_guard is not None:
         result.append(NaNGuard(mode=nan_guard))
+    # The previous backup is kept as a fallback for an unreadable latest.
     backup = BackupAndRestore(os.path.join(run_dir, "backup"),
-                              save_freq=save_freq)
+                              save_freq=save_freq, double_checkpoint=True)
     if model is not None:
         backup.check_model(model, steps_per_epoch)
     result.append(backup)

@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import _keras_internals
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import objectives
 
@@ -271,8 +272,7 @@ def _quiet(fn):
     # Each model gets its own functions, traced once each (fixed input
     # signatures). TensorFlow counts traces by code object across all of
     # them and would warn of "excessive retracing" after a few models.
-    fn._omit_frequent_tracing_warning = True
-    return fn
+    return _keras_internals.quiet_retracing(fn)
 
 
 def _x_spec(model):

@@ -32,6 +32,8 @@ side by side and the fused kernel gains less: 0.73 s against 0.75 s.
 import keras
 import tensorflow as tf
 
+from keras_vae import _keras_internals
+
 
 @keras.saving.register_keras_serializable(package="keras_vae")
 class FusedAdam(keras.optimizers.Adam):
@@ -41,7 +43,8 @@ class FusedAdam(keras.optimizers.Adam):
     The scalars the kernel needs (beta_1^t, beta_2^t, the betas, epsilon)
     are computed once per `apply`, not once per variable: each would
     otherwise be a handful of tiny ops repeated for every weight, and on a
-    small model those launches cost as much as the update itself.
+    small model those launches cost as much as the update itself. Only
+    Keras' public optimizer hooks are overridden (`apply`, `update_step`).
     """
 
     def _adam_scalars(self, dtype):
@@ -60,44 +63,37 @@ class FusedAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         if scalars is None or scalars["beta1"].dtype != dtype:
             scalars = self._adam_scalars(dtype)
-        index = self._get_variable_index(variable)
+        m, v = _keras_internals.adam_moments(self, variable)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle,
-            m=self._momentums[index].handle,
-            v=self._velocities[index].handle,
+            m=m.handle,
+            v=v.handle,
             lr=tf.cast(learning_rate, dtype),
             grad=tf.cast(gradient, dtype),
             use_locking=False,
             **scalars,
         )
 
+    def apply(self, grads, trainable_variables=None):
+        # A fresh cache of the shared scalars for each apply (each trace):
+        # `update_step` fills it on its first call, for each dtype.
+        self.__dict__["_keras_vae_scalars"] = {}
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            self.__dict__["_keras_vae_scalars"] = None
+
+    def _shared_scalars(self, dtype):
+        cache = self.__dict__.get("_keras_vae_scalars")
+        if cache is None:  # update_step called outside apply
+            return self._adam_scalars(dtype)
+        key = tf.as_dtype(dtype).name
+        if key not in cache:
+            cache[key] = self._adam_scalars(dtype)
+        return cache[key]
+
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or not hasattr(variable, "handle"):
             return super().update_step(gradient, variable, learning_rate)
-        self._fused_update(gradient, variable, learning_rate, None)
-
-    def _distributed_tf_update_step(
-        self, distribution, grads_and_vars, learning_rate
-    ):
-        # Keras' TensorFlow optimizer calls this once per `apply`, in
-        # cross-replica context, and it calls `update_step` per variable.
-        # Same loop, with the shared scalars computed once up front.
-        if self.amsgrad:
-            return super()._distributed_tf_update_step(
-                distribution, grads_and_vars, learning_rate
-            )
-        scalars = self._adam_scalars("float32")
-
-        def update(variable, gradient, learning_rate):
-            if not hasattr(variable, "handle"):
-                return super(FusedAdam, self).update_step(
-                    gradient, variable, learning_rate
-                )
-            return self._fused_update(
-                gradient, variable, learning_rate, scalars
-            )
-
-        for gradient, variable in grads_and_vars:
-            distribution.extended.update(
-                variable, update, args=(gradient, learning_rate), group=False
-            )
+        self._fused_update(gradient, variable, learning_rate,
+                           self._shared_scalars(variable.dtype))

@@ -155,9 +155,7 @@ class Sampling(keras.layers.Layer):
     def _stored_variables(self):
         # The RNG state is saved beside kl_weight, so a reloaded model draws
         # the same noise next (exact resumption, reproducible evaluation).
-        return list(self._trainable_variables) + list(
-            self._non_trainable_variables
-        ) + [self.seed_generator.state]
+        return [self.kl_weight, self.seed_generator.state]
 
     def save_own_variables(self, store):
         for i, variable in enumerate(self._stored_variables()):

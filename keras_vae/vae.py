@@ -588,15 +588,30 @@ class VAE(keras.Model):
                 "steps. Compile with a divisor of the steps per epoch."
             )
         kwargs.setdefault("shuffle", False)
-        keras_function = self.train_function
-        self.train_function = self._graph_stream_function(stream, spe)
+        # Keras asks `make_train_function` (its public hook) for the
+        # function to run; while this fit lasts it is the stream's. Keras
+        # iterates the placeholder dataset only to count steps.
+        previous = self.train_function
+        self.__dict__["_keras_vae_active_stream"] = (stream, spe)
         try:
             return super().fit(
                 stream.placeholder_dataset(), steps_per_epoch=steps,
                 **kwargs,
             )
         finally:
-            self.train_function = keras_function
+            self.__dict__["_keras_vae_active_stream"] = None
+            if getattr(self.train_function, "keras_vae_stream", None):
+                self.train_function = previous
+
+    def make_train_function(self, force=False):
+        """Keras' hook for the function `fit` runs each execution: Keras'
+        own, or, while `fit` trains on a `GraphStream`, one that reads the
+        batches from the stream inside the graph."""
+        active = self.__dict__.get("_keras_vae_active_stream")
+        if active is not None:
+            self.train_function = self._graph_stream_function(*active)
+            return self.train_function
+        return super().make_train_function(force=force)
 
     def _graph_stream_function(self, stream, spe):
         # One traced function per (stream, steps_per_execution), kept so
@@ -628,6 +643,8 @@ class VAE(keras.Model):
             # stream instead.
             del iterator
             return run_steps()
+
+        function.keras_vae_stream = stream
 
         cache.clear()
         cache[key] = (stream, function)

@@ -115,9 +115,10 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"interrupted after step {self.step}")
 
 
-def _train(backup_dir, init, extra=()):
+def _train(backup_dir, init, extra=(), double_checkpoint=False):
     model = _model(init)
-    backup = kcb.BackupAndRestore(backup_dir, save_freq=2)
+    backup = kcb.BackupAndRestore(backup_dir, save_freq=2,
+                                  double_checkpoint=double_checkpoint)
     stream = resume.make_step_dataset(
         _data(), BATCH, binarize="dynamic", seed=11,
         start_step=backup.resume_step(),
@@ -155,6 +156,49 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, interrupt_at):
         np.array(resumed.sampler.seed_generator.state))
     assert float(resumed.sampler.kl_weight) == 1.0
     assert not (tmp_path / "b").exists()  # finished: backup removed
+
+
+def _corrupt(path):
+    with open(path, "r+b") as f:
+        f.seek(0)
+        f.write(b"not an HDF5 file" * 64)
+
+
+def test_a_corrupt_latest_backup_resumes_exactly_from_the_previous(
+        tmp_path, capsys):
+    init = _model().get_weights()
+    reference = _train(str(tmp_path / "a"), init)
+    backup_dir = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        _train(str(backup_dir), init, [_Interrupt(7)],
+               double_checkpoint=True)
+    # Saved at steps 2, 4 and 6: the latest is step 6, the previous step 4.
+    backup = kcb.BackupAndRestore(str(backup_dir), double_checkpoint=True)
+    assert backup.resume_step() == 6
+    _corrupt(backup_dir / "latest.weights.h5")
+    assert backup.resume_step() == 4
+    capsys.readouterr()
+    resumed = _train(str(backup_dir), init, double_checkpoint=True)
+    assert "resuming from the previous one, at step 4" in (
+        capsys.readouterr().out)
+    assert int(resumed.optimizer.iterations) == EPOCHS * STEPS
+    assert _max_abs_diff(reference.get_weights(),
+                         resumed.get_weights()) <= 1e-6
+    np.testing.assert_array_equal(
+        np.array(reference.sampler.seed_generator.state),
+        np.array(resumed.sampler.seed_generator.state))
+
+
+def test_a_corrupt_backup_without_a_previous_one_is_a_clear_error(tmp_path):
+    backup_dir = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        _train(str(backup_dir), _model().get_weights(), [_Interrupt(5)])
+    _corrupt(backup_dir / "latest.weights.h5")
+    assert os.path.exists(backup_dir / "latest.weights.h5")
+    with pytest.raises(ValueError, match="cannot be read.*Delete"):
+        kcb.BackupAndRestore(str(backup_dir)).resume_step()
+    with pytest.raises(ValueError, match="cannot be read"):
+        _train(str(backup_dir), _model().get_weights())
 
 
 def test_resume_refuses_a_backup_of_a_different_model(tmp_path):
