@@ -17,6 +17,7 @@ Example:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -36,6 +37,15 @@ def _check_latent_dim(latent_dim, who):
             f"latent_dim={latent_dim!r}"
         )
     return latent_dim
+
+
+def seed_pair(seed):
+    """A stateless seed (int32 (2,)) from None, an int or a pair."""
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return tf.constant([int(seed), 0], tf.int32)
+    return tf.cast(seed, tf.int32)
 
 
 class Prior(keras.layers.Layer):
@@ -92,9 +102,10 @@ class Prior(keras.layers.Layer):
         """log p(z) in nats, summed over the last axis: (...,)."""
         raise NotImplementedError
 
-    def sample(self, num_samples, seed):
-        """num_samples draws, (num_samples, latent_dim); `seed` is a
-        stateless seed (int32 tensor of shape (2,))."""
+    def sample(self, num_samples, seed=None):
+        """num_samples draws, (num_samples, latent_dim), stateless in
+        `seed`: an int, a pair of ints (an int32 tensor of shape (2,) in a
+        graph), or None for a fresh random seed."""
         raise NotImplementedError
 
     def distribution(self):
@@ -126,9 +137,10 @@ class StandardNormal(Prior):
     def log_prob(self, z):
         return objectives.log_standard_normal(z)
 
-    def sample(self, num_samples, seed):
+    def sample(self, num_samples, seed=None):
         return tf.random.stateless_normal(
-            tf.stack([num_samples, self._require_latent_dim()]), seed=seed
+            tf.stack([num_samples, self._require_latent_dim()]),
+            seed=seed_pair(seed),
         )
 
     def distribution(self, dtype="float32"):

@@ -867,11 +867,10 @@ def _check_num_samples(num_samples):
 
 
 def _seed_pair(seed):
-    if seed is None:
-        seed = int(np.random.randint(0, 2**31 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(
+            seed, (int, np.integer))):
         raise ValueError(f"`seed` must be an int or None. Received: {seed!r}")
-    return tf.constant([int(seed), 0], dtype=tf.int32)
+    return priors_lib.seed_pair(seed)
 
 
 def build_mlp_vae(

@@ -34,6 +34,10 @@ def test_standard_normal_draws_are_stateless_and_standard():
     assert np.all(np.abs(a.mean(0)) < 4 / np.sqrt(20000))
     np.testing.assert_allclose(np.cov(a.T), np.eye(2), atol=0.05)
     assert not np.allclose(a, prior.sample(20000, seed + 1).numpy())
+    # An int seed s is the pair (s, 0); None draws a fresh one.
+    np.testing.assert_array_equal(prior.sample(3, 4).numpy(),
+                                  prior.sample(3, seed).numpy())
+    assert prior.sample(3).shape == (3, 2)
 
 
 def test_latent_dim_binding_and_mismatch():
