@@ -36,6 +36,7 @@ import numpy as np
 import keras_vae as kv
 from keras_vae import evaluation
 from keras_vae import plotting
+from keras_vae import runs
 
 
 def load_or_train(args):
@@ -46,12 +47,14 @@ def load_or_train(args):
         return model, x_test, kv.datasets.describe_protocol(
             "mnist", "dynamic", seed=args.seed)
     if args.run_dir:
-        model = keras.models.load_model(
-            os.path.join(args.run_dir, "model.keras"), safe_mode=True)
-        with open(os.path.join(args.run_dir, "metrics.json")) as f:
-            metrics = json.load(f)
-        _, (x_test, _) = kv.datasets.load(metrics["dataset"],
-                                          binarize=metrics["binarize"])
+        run = runs.RunDirectory(args.run_dir)
+        run.require_finished()
+        model = run.load_model()
+        metrics = run.read_metrics()
+        # The test set binarized as the run binarized it (its seed).
+        _, (x_test, _) = kv.datasets.load(
+            metrics["dataset"], binarize=metrics["binarize"],
+            seed=int(run.read_config().get("seed", 0)))
         return model, x_test, metrics.get("protocol", "see metrics.json")
     keras.utils.set_random_seed(args.seed)
     (x_train, _), (x_test, _) = kv.datasets.load("mnist", binarize="dynamic",

@@ -18,13 +18,13 @@ classes into overlapping clusters, as in the keras.io figure.
 """
 
 import argparse
-import json
 import os
 
 import keras
 
 import keras_vae as kv
 from keras_vae import plotting
+from keras_vae import runs
 
 
 def main():
@@ -63,11 +63,12 @@ def main():
           f"(reconstruction {test['reconstruction_loss']:.2f}, "
           f"KL {test['kl_loss']:.2f})")
 
-    vae.save(os.path.join(args.out, "model.keras"))
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump({"protocol": protocol, "likelihood": args.likelihood,
-                   "epochs": args.epochs, "test": test}, f, indent=2)
-    figures = os.path.join(args.out, "figures")
+    run = runs.RunDirectory(args.out)
+    run.save_model(vae)
+    run.write_json(run.METRICS, {
+        "protocol": protocol, "likelihood": args.likelihood,
+        "epochs": args.epochs, "test": test})
+    figures = run.figures_dir
     z_mean, _ = vae.encode(x_test)
     plotting.plot_latent_scatter(
         z_mean, y_test, os.path.join(figures, "latent_scatter.png"))

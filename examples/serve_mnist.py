@@ -34,6 +34,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_vae as kv  # noqa: E402
+from keras_vae import runs  # noqa: E402
 
 
 def parse_args():
@@ -60,10 +61,10 @@ def parse_args():
 
 
 def get_model(run_dir, epochs, data_dir):
-    path = pathlib.Path(run_dir) / "model.keras"
-    if path.is_file():
-        print(f"Loading {path}")
-        return keras.models.load_model(path)
+    run = runs.RunDirectory(run_dir)
+    if os.path.isfile(run.model_path):
+        print(f"Loading {run.model_path}")
+        return run.load_model()
     print(f"Training the 784-200-200-50 Bernoulli VAE for {epochs} epochs "
           "on dynamically binarized MNIST")
     (x_train, _), _ = kv.datasets.load("mnist", binarize="dynamic",
@@ -75,8 +76,7 @@ def get_model(run_dir, epochs, data_dir):
                                        binarize="dynamic", shuffle=True,
                                        seed=0),
               epochs=epochs, verbose=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    run.save_model(model)
     return model
 
 

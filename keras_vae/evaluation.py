@@ -763,13 +763,6 @@ def format_report(result):
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(result, out_dir, stem="evaluation"):
     """Writes OUT_DIR/<stem>.json and <stem>.txt, each through a temporary
     file and a rename, so a failure leaves earlier results intact.
@@ -777,13 +770,13 @@ def write_report(result, out_dir, stem="evaluation"):
     Returns:
         (json_path, txt_path).
     """
-    os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, f"{stem}.json")
-    txt_path = os.path.join(out_dir, f"{stem}.txt")
-    text_json = json.dumps(result, indent=2, sort_keys=True) + "\n"
+    from keras_vae import runs
+
+    out = runs.RunDirectory(out_dir)
+    # Both texts are made before either file is replaced.
     text_table = format_report(result)
-    _atomic_write(json_path, text_json)
-    _atomic_write(txt_path, text_table)
+    json_path = out.write_json(f"{stem}.json", result)
+    txt_path = out.write_text(f"{stem}.txt", text_table)
     return json_path, txt_path
 
 
@@ -815,45 +808,25 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
             protocol, or data the model cannot score.
     """
     from keras_vae import datasets
+    from keras_vae import runs
 
     k = check_num_samples(num_samples)
     max_examples = _check_optional_int(max_examples, "max_examples",
                                        "test examples to evaluate")
     seed = _check_seed(seed)
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(
-            f"Run directory {run_dir!r} does not exist. Pass a directory "
-            "written by `keras-vae train --out RUN_DIR`."
-        )
-    model_path = os.path.join(run_dir, "model.keras")
-    metrics_path = os.path.join(run_dir, "metrics.json")
-    for path in (model_path, metrics_path):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{path!r} is missing: {run_dir!r} is not a finished "
-                "`keras-vae train` run (it writes model.keras and "
-                "metrics.json at the end)."
-            )
-    with open(metrics_path) as f:
-        try:
-            metrics = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{metrics_path!r} is not valid JSON: {err}") \
-                from None
+    run = runs.RunDirectory(run_dir)
+    run.require_finished()
+    metrics = run.read_metrics()
     missing = [key for key in ("dataset", "binarize") if key not in metrics]
     if missing:
         raise ValueError(
-            f"{metrics_path!r} lacks {missing}: the data protocol of the run "
-            "is unknown, so the test set cannot be reloaded the same way. "
-            "Re-train with `keras-vae train`, or evaluate in Python with "
+            f"{run.file(run.METRICS)!r} lacks {missing}: the data protocol of "
+            "the run is unknown, so the test set cannot be reloaded the same "
+            "way. Re-train with `keras-vae train`, or evaluate in Python with "
             "keras_vae.evaluation.report(model, x_test, protocol=...)."
         )
-    data_seed = 0
-    config_path = os.path.join(run_dir, "config.json")
-    if os.path.isfile(config_path):
-        with open(config_path) as f:
-            data_seed = int(json.load(f).get("seed", 0))
-    model = keras.models.load_model(model_path, safe_mode=True)
+    data_seed = int(run.read_config().get("seed", 0))
+    model = run.load_model(safe_mode=True)
     _, (x_test, _) = datasets.load(
         metrics["dataset"], binarize=metrics["binarize"], seed=data_seed
     )
@@ -868,7 +841,7 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
                     seed=seed, batch_size=batch_size, verbose=verbose)
     result["run_dir"] = os.path.abspath(run_dir)
     result["train_metrics"] = metrics.get("test")
-    paths = write_report(result, run_dir)
+    paths = write_report(result, run.path)
     return result, paths
 
 

@@ -428,17 +428,13 @@ def export_run(run_dir, to, version=None, warmup="auto"):
     Raises:
         FileNotFoundError: `run_dir` holds no model.keras.
     """
-    model_path = pathlib.Path(run_dir) / "model.keras"
-    if not model_path.is_file():
-        raise FileNotFoundError(
-            f"No model.keras in {str(run_dir)!r}. Pass a run directory "
-            "written by `keras-vae train` (RUN_DIR/model.keras)."
-        )
+    from keras_vae import runs
+
+    run = runs.RunDirectory(run_dir)
+    run.require_model()
     version = _check_version(version)
     _resolve_target(to, version)  # fail before loading the model
-    import keras_vae  # noqa: F401  (registers the serializable classes)
-
-    model = keras.models.load_model(model_path)
+    model = run.load_model()
     return export_saved_model(model, to, version=version, warmup=warmup)
 
 

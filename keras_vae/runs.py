@@ -112,7 +112,7 @@ class TrainConfig:
                 f"The run directory {self.run_dir!r} exists and is a file. "
                 "Choose another --out."
             )
-        if os.path.exists(os.path.join(self.run_dir, "model.keras")) and (
+        if os.path.exists(RunDirectory(self.run_dir).model_path) and (
             not self.overwrite
         ):
             raise ValueError(
@@ -124,12 +124,140 @@ class TrainConfig:
         threads.parse(self.cpu_threads)
 
 
-def _write_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+class RunDirectory:
+    """A run directory: the one type that writes and reads it.
+
+    `keras-vae train` writes it through this type, and `keras-vae evaluate`,
+    `keras-vae export` and the examples read it through the same one, so
+    the file names and the checks live in one place:
+
+        run = RunDirectory("runs/mnist_mlp")
+        model = run.load_model()          # RUN_DIR/model.keras
+        metrics = run.read_metrics()      # RUN_DIR/metrics.json
+        seed = run.read_config().get("seed", 0)
+
+    Every file is written to a temporary name and renamed into place, so an
+    interrupted write never leaves a half-written file where a finished one
+    stood.
+
+    Args:
+        path: str or path-like, the directory.
+    """
+
+    MODEL = "model.keras"
+    CONFIG = "config.json"
+    HISTORY = "history.json"
+    METRICS = "metrics.json"
+    FIGURES = "figures"
+    BACKUP = "backup"
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __repr__(self):
+        return f"RunDirectory({self.path!r})"
+
+    def file(self, name):
+        """The path of `name` inside the run directory."""
+        return os.path.join(self.path, name)
+
+    @property
+    def model_path(self):
+        return self.file(self.MODEL)
+
+    @property
+    def figures_dir(self):
+        return self.file(self.FIGURES)
+
+    @property
+    def backup_dir(self):
+        return self.file(self.BACKUP)
+
+    # -- checks -----------------------------------------------------------
+    def require_finished(self):
+        """Raises FileNotFoundError unless the directory holds a finished
+        `keras-vae train` run (model.keras and metrics.json)."""
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(
+                f"Run directory {self.path!r} does not exist. Pass a "
+                "directory written by `keras-vae train --out RUN_DIR`."
+            )
+        for name in (self.MODEL, self.METRICS):
+            if not os.path.isfile(self.file(name)):
+                raise FileNotFoundError(
+                    f"{self.file(name)!r} is missing: {self.path!r} is not a "
+                    "finished `keras-vae train` run (it writes model.keras "
+                    "and metrics.json at the end)."
+                )
+
+    def require_model(self):
+        """Raises FileNotFoundError unless RUN_DIR/model.keras exists."""
+        if not os.path.isfile(self.model_path):
+            raise FileNotFoundError(
+                f"No model.keras in {self.path!r}. Pass a run directory "
+                "written by `keras-vae train` (RUN_DIR/model.keras)."
+            )
+
+    # -- reading ------------------------------------------------------------
+    def read_json(self, name, default=None):
+        """The JSON file `name` as a dict; `default` when it is missing.
+
+        Raises:
+            ValueError: the file is not valid JSON.
+        """
+        path = self.file(name)
+        if not os.path.isfile(path):
+            return default
+        with open(path) as f:
+            try:
+                return json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path!r} is not valid JSON: {err}") \
+                    from None
+
+    def read_config(self):
+        """config.json (the run's settings), {} when missing."""
+        return self.read_json(self.CONFIG, default={})
+
+    def read_metrics(self):
+        """metrics.json (test ELBO and the data protocol), {} when
+        missing."""
+        return self.read_json(self.METRICS, default={})
+
+    def read_history(self):
+        """history.json (per-epoch metrics), {} when missing."""
+        return self.read_json(self.HISTORY, default={})
+
+    def load_model(self, safe_mode=True):
+        """RUN_DIR/model.keras, loaded with keras.models.load_model."""
+        self.require_model()
+        import keras_vae  # noqa: F401  (registers the serializable classes)
+
+        return keras.models.load_model(self.model_path, safe_mode=safe_mode)
+
+    # -- writing ------------------------------------------------------------
+    def write_text(self, name, text):
+        """Writes `text` to `name` through a temporary file and a rename."""
+        os.makedirs(self.path, exist_ok=True)
+        path = self.file(name)
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return path
+
+    def write_json(self, name, obj):
+        """Writes `obj` as indented JSON to `name` (atomic)."""
+        return self.write_text(
+            name, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+    def save_model(self, model):
+        """Saves `model` to RUN_DIR/model.keras (atomic)."""
+        os.makedirs(self.path, exist_ok=True)
+        tmp = self.file("model.tmp.keras")
+        model.save(tmp)
+        os.replace(tmp, self.model_path)
+        return self.model_path
 
 
 def build_model(config, input_shape):
@@ -231,11 +359,12 @@ def train(config, callbacks=()):
         save_freq=config.save_freq, images=x_test[:32],
     )
 
-    os.makedirs(os.path.join(config.run_dir, "figures"), exist_ok=True)
+    run = RunDirectory(config.run_dir)
+    os.makedirs(run.figures_dir, exist_ok=True)
     protocol = datasets.describe_protocol(config.dataset, config.binarize)
     config_dict = dataclasses.asdict(config)
     config_dict["hidden_units"] = list(config.hidden_units)
-    _write_json(os.path.join(config.run_dir, "config.json"), config_dict)
+    run.write_json(RunDirectory.CONFIG, config_dict)
 
     # Batch g of this stream depends only on (seed, g), so a resumed run
     # sees the same data as an uninterrupted one (keras_vae.resume). On one
@@ -258,13 +387,10 @@ def train(config, callbacks=()):
     )
     seconds = time.perf_counter() - start
 
-    model_path = os.path.join(config.run_dir, "model.keras")
-    tmp_path = os.path.join(config.run_dir, "model.tmp.keras")
-    model.save(tmp_path)
-    os.replace(tmp_path, model_path)
+    run.save_model(model)
     history_dict = {k: [float(v) for v in vs]
                     for k, vs in history.history.items()}
-    _write_json(os.path.join(config.run_dir, "history.json"), history_dict)
+    run.write_json(RunDirectory.HISTORY, history_dict)
 
     test = model.evaluate(test_ds, return_dict=True, verbose=0)
     metrics = {
@@ -288,7 +414,7 @@ def train(config, callbacks=()):
             "units": "nats per example (single-sample ELBO estimate)",
         },
     }
-    _write_json(os.path.join(config.run_dir, "metrics.json"), metrics)
+    run.write_json(RunDirectory.METRICS, metrics)
     write_figures(model, x_test, y_test, config.run_dir, history_dict,
                   title=protocol)
     return model, metrics
