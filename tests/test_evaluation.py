@@ -18,6 +18,7 @@ import pytest
 import keras_vae as kv
 from keras_vae import cli
 from keras_vae import evaluation
+from keras_vae.evaluation import importance
 
 rng = np.random.default_rng(0)
 
@@ -90,7 +91,7 @@ def test_memory_budget_splits_large_batches(binary_model):
                                      verbose=0)
     # The decoder 3 -> 16 -> 12: its widest layer (16 floats per draw)
     # sets the budget, so 500 values hold 31 draws.
-    assert evaluation._plan(vae, len(x), 300, 10**9, None, 500) == (1, 31)
+    assert importance._plan(vae, len(x), 300, 10**9, None, 500) == (1, 31)
     assert abs(default.mean - tiny.mean) < 0.05
     np.testing.assert_allclose(default.values, tiny.values, atol=0.3)
 
@@ -99,8 +100,8 @@ def test_memory_budget_counts_the_widest_decoder_layer():
     # keras.io conv decoder: its last transposed convolution's 28 x 28 x 32
     # feature map, not the 784 Bernoulli logits, is what fills memory.
     vae = kv.build_conv_vae((28, 28, 1), 2, likelihood="bernoulli", seed=0)
-    assert evaluation._values_per_draw(vae) == 28 * 28 * 32
-    assert evaluation._plan(vae, 10000, 5000, None, None, 2**24) == (
+    assert importance._values_per_draw(vae) == 28 * 28 * 32
+    assert importance._plan(vae, 10000, 5000, None, None, 2**24) == (
         1, 2**24 // (28 * 28 * 32))
 
 

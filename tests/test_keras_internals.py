@@ -90,7 +90,7 @@ def test_no_other_module_touches_the_private_names():
              "_distributed_tf_update_step", "_should_save_on_batch",
              "_load_model", "_save_model", "_trainable_variables",
              "_non_trainable_variables", "_training_metadata_path")
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "_keras_internals.py":
             continue
         text = path.read_text()

@@ -56,7 +56,7 @@ def test_no_other_module_parses_the_run_directory_by_hand():
     # (docstrings and messages may name them).
     pattern = ('"metrics.json"', '"config.json"', '"history.json"',
                '"model.keras"')
-    for path in sorted((REPO / "keras_vae").glob("*.py")) + sorted(
+    for path in sorted((REPO / "keras_vae").rglob("*.py")) + sorted(
             (REPO / "examples").glob("*.py")):
         if path.name == "runs.py":
             continue
