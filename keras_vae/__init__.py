@@ -25,6 +25,8 @@ from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
 from keras_vae import optimizers  # noqa: E402
+from keras_vae import posteriors  # noqa: E402
+from keras_vae import priors  # noqa: E402
 from keras_vae import resume  # noqa: E402
 from keras_vae import serving  # noqa: E402
 from keras_vae import threads  # noqa: E402
@@ -58,6 +60,8 @@ __all__ = [
     "likelihoods",
     "objectives",
     "optimizers",
+    "posteriors",
+    "priors",
     "resume",
     "serving",
 ]

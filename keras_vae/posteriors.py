@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import _parts
 from keras_vae import objectives
 from keras_vae import priors as priors_lib
 
@@ -82,18 +83,28 @@ class Posterior(keras.layers.Layer):
                 "outputs with posterior.params_size(latent_dim)."
             )
 
+    def check_params(self, params, who=None):
+        """Returns `params` as a list, or raises ValueError when it is not
+        the head's parameter tensors (their number, and shapes where the
+        head can tell)."""
+        who = who or f"The {type(self).__name__} posterior"
+        names = ", ".join(self.param_names)
+        if not isinstance(params, (list, tuple)) or len(params) != len(
+            self.param_names
+        ):
+            count = len(params) if isinstance(params, (list, tuple)) else 1
+            raise ValueError(
+                f"{who} takes {len(self.param_names)} parameter tensors "
+                f"[{names}] of the {type(self).__name__} posterior. "
+                f"Received {count}: {type(params).__name__}."
+            )
+        return list(params)
+
     def from_encoder(self, outputs):
         """The parameter list from the encoder's outputs (checked)."""
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
-        if len(outputs) != len(self.param_names):
-            raise ValueError(
-                f"The {type(self).__name__} posterior takes "
-                f"{len(self.param_names)} parameter tensors "
-                f"[{', '.join(self.param_names)}]. Received "
-                f"{len(outputs)}."
-            )
-        return list(outputs)
+        return self.check_params(outputs)
 
     def reparameterize(self, params, eps):
         raise NotImplementedError
@@ -159,6 +170,16 @@ class DiagonalGaussian(Posterior):
 
     def params_size(self, latent_dim):
         return (int(latent_dim), int(latent_dim))
+
+    def check_params(self, params, who=None):
+        z_mean, z_log_var = super().check_params(params, who)
+        if tuple(z_mean.shape) != tuple(z_log_var.shape):
+            raise ValueError(
+                "z_mean and z_log_var must have the same shape. Received: "
+                f"z_mean.shape={tuple(z_mean.shape)}, "
+                f"z_log_var.shape={tuple(z_log_var.shape)}"
+            )
+        return [z_mean, z_log_var]
 
     def from_encoder(self, outputs):
         z_mean, z_log_var = super().from_encoder(outputs)
@@ -230,25 +251,8 @@ def get(identifier):
         >>> type(get(None)).__name__
         'DiagonalGaussian'
     """
-    if identifier is None:
-        return DiagonalGaussian()
-    if isinstance(identifier, Posterior):
-        return identifier
-    if isinstance(identifier, dict):
-        return get(keras.saving.deserialize_keras_object(identifier))
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"Unknown posterior {identifier!r}. Expected one of "
-                f"{names()} or a keras_vae.posteriors.Posterior instance."
-            )
-        return _REGISTRY[key]()
-    raise ValueError(
-        "A posterior must be None, a name, a config dict or a "
-        "keras_vae.posteriors.Posterior instance. Received: "
-        f"{identifier!r} of type {type(identifier).__name__}"
-    )
+    return _parts.lookup(identifier, _REGISTRY, Posterior, "posterior",
+                         DiagonalGaussian)
 
 
 __all__ = ["DiagonalGaussian", "Posterior", "get", "names"]

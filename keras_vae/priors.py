@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import _parts
 from keras_vae import objectives
 
 tfd = tfp.distributions
@@ -173,26 +174,8 @@ def get(identifier):
         >>> type(get(None)).__name__
         'StandardNormal'
     """
-    if identifier is None:
-        return StandardNormal()
-    if isinstance(identifier, Prior):
-        return identifier
-    if isinstance(identifier, dict):
-        obj = keras.saving.deserialize_keras_object(identifier)
-        return get(obj)
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"Unknown prior {identifier!r}. Expected one of {names()} or "
-                "a keras_vae.priors.Prior instance."
-            )
-        return _REGISTRY[key]()
-    raise ValueError(
-        "A prior must be None, a name, a config dict or a "
-        f"keras_vae.priors.Prior instance. Received: {identifier!r} of type "
-        f"{type(identifier).__name__}"
-    )
+    return _parts.lookup(identifier, _REGISTRY, Prior, "prior",
+                         StandardNormal)
 
 
 __all__ = ["Prior", "StandardNormal", "get", "names"]

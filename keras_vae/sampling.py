@@ -81,6 +81,16 @@ class Sampling(keras.layers.Layer):
         )
         self.posterior = posteriors_lib.get(posterior)
         self.prior = priors_lib.get(prior)
+        latent_dim = self.prior.latent_dim
+        if self.free_bits > 0.0 and latent_dim is not None and (
+            self.posterior.kl_per_dim(
+                [tf.zeros((1, n))
+                 for n in self.posterior.params_size(latent_dim)],
+                self.prior,
+            ) is None
+        ):
+            # Asked of a dummy q now, so the error comes at construction.
+            self._refuse_free_bits()
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.kl_weight = self.add_weight(
             shape=(),
@@ -91,24 +101,13 @@ class Sampling(keras.layers.Layer):
         )
         self.built = True
 
-    def _check_params(self, inputs):
-        names = self.posterior.param_names
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != len(names):
-            raise ValueError(
-                f"Sampling expects a list [{', '.join(names)}] (the "
-                f"{type(self.posterior).__name__} posterior's parameters). "
-                f"Received: {type(inputs).__name__} of length "
-                f"{len(inputs) if hasattr(inputs, '__len__') else 'n/a'}"
-            )
-        if isinstance(self.posterior, posteriors_lib.DiagonalGaussian):
-            z_mean, z_log_var = inputs
-            if tuple(z_mean.shape) != tuple(z_log_var.shape):
-                raise ValueError(
-                    "z_mean and z_log_var must have the same shape. Received: "
-                    f"z_mean.shape={tuple(z_mean.shape)}, "
-                    f"z_log_var.shape={tuple(z_log_var.shape)}"
-                )
-        return list(inputs)
+    def _refuse_free_bits(self):
+        raise ValueError(
+            "free_bits floors the KL of each latent dimension, but the KL of "
+            f"a {type(self.posterior).__name__} posterior against a "
+            f"{type(self.prior).__name__} prior does not split by dimension. "
+            "Use free_bits=0 with this pair."
+        )
 
     def noise(self, batch_shape, dtype, num_samples=1):
         """Standard-normal eps of shape (batch, latent_dim), or
@@ -126,12 +125,7 @@ class Sampling(keras.layers.Layer):
         if self.free_bits > 0.0:
             kl_per_dim = self.posterior.kl_per_dim(params32, self.prior)
             if kl_per_dim is None:
-                raise ValueError(
-                    "free_bits floors the KL of each latent dimension, but "
-                    f"the KL of a {type(self.posterior).__name__} posterior "
-                    f"against a {type(self.prior).__name__} prior does not "
-                    "split by dimension. Use free_bits=0 with this pair."
-                )
+                self._refuse_free_bits()
             return objectives.floor_kl(kl_per_dim, self.free_bits,
                                        groups=self.free_bits_groups)
         return tf.reduce_mean(objectives.kl_divergence(
@@ -139,7 +133,7 @@ class Sampling(keras.layers.Layer):
         ))
 
     def call(self, inputs, num_samples=1, add_kl=True):
-        params = self._check_params(inputs)
+        params = self.posterior.check_params(inputs, "Sampling")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(
                 "`num_samples` must be an int >= 1. "

@@ -155,16 +155,6 @@ class VAE(keras.Model):
             free_bits_groups=free_bits_groups, posterior=posterior,
             prior=prior, name="sampling",
         )
-        if free_bits and posterior.kl_per_dim(
-            [tf.zeros((1, n)) for n in posterior.params_size(self.latent_dim)],
-            prior,
-        ) is None:
-            raise ValueError(
-                "free_bits floors the KL of each latent dimension, but the KL "
-                f"of a {type(posterior).__name__} posterior against a "
-                f"{type(prior).__name__} prior does not split by dimension. "
-                "Use free_bits=0 with this pair."
-            )
         objectives.check_free_bits_groups(free_bits_groups, self.latent_dim)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(
@@ -263,14 +253,18 @@ class VAE(keras.Model):
         params = self._decode_params(z, training=training)
         return self.likelihood.log_prob(params, x, fit_to=fit_to)
 
-    def log_weights_at(self, params, z, log_px_z):
+    def log_weights_at(self, params, z, log_px_z, log_qz=None):
         """log w = log p(x|z) + log p(z) - log q(z|x) for draws z (S, B, L)
-        of q with parameters `params`; float32 (S, B)."""
-        params32 = [tf.cast(p, "float32") for p in params]
+        of q with parameters `params`; float32 (S, B). `log_qz`, when the
+        caller has it from the draw itself, is used instead of recomputing
+        it from z."""
         z32 = tf.cast(z, "float32")
+        if log_qz is None:
+            log_qz = self.posterior.log_prob(
+                [tf.cast(p, "float32") for p in params], z32)
         return objectives.log_importance_weights(
             tf.cast(log_px_z, "float32"), self.prior.log_prob(z32),
-            self.posterior.log_prob(params32, z32),
+            tf.cast(log_qz, "float32"),
         )
 
     def kl_at(self, params, z=None):
@@ -287,12 +281,7 @@ class VAE(keras.Model):
         importance sampling and the exported `log_likelihood` call this."""
         z, log_qz = self.posterior.sample_and_log_prob(params, eps)
         log_px_z = self.log_px_z(x, z)
-        log_w = objectives.log_importance_weights(
-            tf.cast(log_px_z, "float32"),
-            self.prior.log_prob(tf.cast(z, "float32")),
-            tf.cast(log_qz, "float32"),
-        )
-        return log_w, log_px_z
+        return self.log_weights_at(params, z, log_px_z, log_qz), log_px_z
 
     def elbo_terms_at(self, x, params, z, fit_to=None):
         """The ELBO and its terms for draws z (S, B, latent_dim): dict of
@@ -674,9 +663,10 @@ class VAE(keras.Model):
         """Returns q(z|x)'s parameters as numpy arrays, each
         (batch, ...): (z_mean, z_log_var) for the default posterior."""
         x = self.check_data(x)
-        fn = self._graph_fn("encode", lambda: tf.function(
-            self.encode_graph, input_signature=[self._x_spec()]))
-        outs = [fn(tf.constant(b)) for b in self._batches(x, batch_size)]
+        # Eager: a trace would cost more than it saves on the small inputs
+        # this is mostly called with (the export traces the same method).
+        outs = [self.encode_graph(tf.constant(b))
+                for b in self._batches(x, batch_size)]
         return tuple(
             np.concatenate([o[name].numpy() for o in outs])
             for name in self.posterior.param_names
@@ -708,10 +698,9 @@ class VAE(keras.Model):
             )
         if mode == "mean":
             x = self.check_data(x)
-            fn = self._graph_fn("reconstruct", lambda: tf.function(
-                self.reconstruct_graph, input_signature=[self._x_spec()]))
             return np.concatenate([
-                fn(tf.constant(b)).numpy() for b in self._batches(x, 1000)
+                self.reconstruct_graph(tf.constant(b)).numpy()
+                for b in self._batches(x, 1000)
             ])
         params = [tf.constant(p) for p in self.encode(x)]
         seed = _seed_pair(seed)
@@ -738,10 +727,8 @@ class VAE(keras.Model):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
             )
-        fn = self._graph_fn("sample", lambda: tf.function(
-            self.sample_graph, input_signature=[
-                tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int32)]))
-        out = fn(tf.constant(num_samples, tf.int32), _seed_pair(seed))
+        out = self.sample_graph(tf.constant(num_samples, tf.int32),
+                                _seed_pair(seed))
         return out["x_mean" if mode == "mean" else "x_sample"].numpy()
 
     def elbo(self, x, num_samples=1, batch_size=500):
