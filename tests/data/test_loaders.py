@@ -1,25 +1,17 @@
-"""Tests for keras_vae.datasets: real data properties, protocols, bad input.
-
-The real datasets are read from $KERAS_VAE_DATA_DIR (CI exports
-../shared/data, relative to the repository) or, when it is unset, from the
-repository's ../shared/data. Missing data fails the tests; nothing is
-skipped.
-"""
+"""Tests of keras_vae.data.loaders: real data, formats, lookup, bad input."""
 
 import gzip
 import os
 import pathlib
-import warnings
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_vae import datasets
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA_FILES = ("mnist.npz", "binarized_mnist.npz", "frey_face.npz")
+
 
 # Independent facts about the real files (shared/data/README.md, and the
 # published MNIST class counts of LeCun et al.).
@@ -79,12 +71,6 @@ def nowhere(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _binomial_tolerance(p, sigmas=6.0):
-    """Tolerance on the mean of independent Bernoulli(p) draws."""
-    p = np.asarray(p, dtype=np.float64)
-    return sigmas * np.sqrt(np.sum(p * (1.0 - p))) / p.size
-
-
 def _write_idx(path, array, compress):
     """Writes an IDX file by hand: 0, 0, type code, ndim, dims, big-endian data."""
     codes = {np.dtype(np.uint8): 0x08, np.dtype(np.float32): 0x0D}
@@ -111,10 +97,6 @@ def _assert_same(actual, expected):
         raise AssertionError(
             f"{np.mean(actual != expected):.3%} of the values differ"
         )
-
-
-def _epoch(dataset):
-    return np.concatenate([batch.numpy() for batch in dataset])
 
 
 # ---------------------------------------------------------------------------
@@ -167,12 +149,6 @@ def test_binarized_mnist_splits_are_binary(data_dir, mnist_grey):
     _assert_same(x_static, splits["train"])
 
 
-@pytest.mark.parametrize("mode", ["dynamic", "threshold"])
-def test_binarized_mnist_refuses_rebinarization(data_dir, mode):
-    with pytest.raises(ValueError, match="already binarized"):
-        datasets.load("binarized_mnist", binarize=mode, data_dir=data_dir)
-
-
 def test_frey_face_split(data_dir):
     (x_train, y_train), (x_test, y_test) = datasets.load(
         "frey_face", data_dir=data_dir
@@ -195,200 +171,6 @@ def test_frey_face_split(data_dir):
         "frey_face", data_dir=data_dir, seed=5
     )
     _assert_same(x_test, x_test_again)
-
-
-# ---------------------------------------------------------------------------
-# Binarization protocols
-# ---------------------------------------------------------------------------
-
-
-def test_dynamic_protocol_train_grey_test_fixed(data_dir, mnist_grey):
-    (grey_train, _), (grey_test, _) = mnist_grey
-    (x_train, _), (x_test, _) = datasets.load(
-        "mnist", binarize="dynamic", data_dir=data_dir, seed=0
-    )
-    _assert_same(x_train, grey_train)
-    assert _is_binary(x_test)
-    assert abs(x_test.mean() - grey_test.mean()) < _binomial_tolerance(grey_test)
-    # Pixels with probability 0 or 1 cannot flip: the draw is per pixel.
-    assert np.all(x_test[grey_test == 0.0] == 0.0)
-    assert np.all(x_test[grey_test == 1.0] == 1.0)
-
-    # The test set is a pure function of the grey images and the seed.
-    _assert_same(x_test, datasets.binarize_once(grey_test, 0))
-    (_, _), (x_test_other, _) = datasets.load(
-        "mnist", binarize="dynamic", data_dir=data_dir, seed=1
-    )
-    assert np.mean(x_test != x_test_other) > 0.01
-
-
-def test_static_protocol_is_deterministic(data_dir, mnist_grey):
-    (grey_train, _), (grey_test, _) = mnist_grey
-    (x_train, y_train), (x_test, _) = datasets.load(
-        "mnist", binarize="static", data_dir=data_dir, seed=3
-    )
-    assert _is_binary(x_train) and _is_binary(x_test)
-    assert np.bincount(y_train).tolist() == MNIST_TRAIN_COUNTS
-    assert abs(x_train.mean() - grey_train.mean()) < _binomial_tolerance(
-        grey_train
-    )
-    # Both sets are pure functions of the grey images and the seed: the
-    # test set uses `seed` (the same test set as the dynamic protocol), the
-    # training set `seed + 1`. Draws are sequential in example order, so a
-    # prefix of the training set is the draw of the prefix.
-    _assert_same(x_test, datasets.binarize_once(grey_test, 3))
-    _assert_same(
-        x_train[:3000], datasets.binarize_once(grey_train[:3000], 4)
-    )
-
-
-def test_threshold_protocol(data_dir, mnist_grey):
-    (grey_train, _), (grey_test, _) = mnist_grey
-    (x_train, _), (x_test, _) = datasets.load(
-        "mnist", binarize="threshold", data_dir=data_dir
-    )
-    _assert_same(x_train, (grey_train > 0.5).astype(np.float32))
-    _assert_same(x_test, (grey_test > 0.5).astype(np.float32))
-
-
-def test_make_dataset_dynamic_fresh_draw_each_epoch(mnist_grey):
-    grey = mnist_grey[0][0][:2000]
-    dataset = datasets.make_dataset(
-        grey, batch_size=500, binarize="dynamic", shuffle=False, seed=7
-    )
-    assert dataset.element_spec == tf.TensorSpec(
-        (None, 28, 28, 1), tf.float32
-    )
-    first, second = _epoch(dataset), _epoch(dataset)
-    assert first.shape == second.shape == grey.shape
-    tolerance = _binomial_tolerance(grey)
-    for epoch in (first, second):
-        assert _is_binary(epoch)
-        assert abs(epoch.mean() - grey.mean()) < tolerance
-        # shuffle=False keeps the order: certain pixels stay certain.
-        assert np.all(epoch[grey == 0.0] == 0.0)
-        assert np.all(epoch[grey == 1.0] == 1.0)
-    # Independent draws disagree on a pixel with probability 2 p (1 - p).
-    expected_flips = float(np.mean(2 * grey * (1 - grey)))
-    assert abs(np.mean(first != second) - expected_flips) < 0.1 * expected_flips
-
-    # The sequence of epochs is reproducible from the seed.
-    again = datasets.make_dataset(
-        grey, batch_size=500, binarize="dynamic", shuffle=False, seed=7
-    )
-    _assert_same(_epoch(again), first)
-
-
-def test_make_dataset_dynamic_repeat_keeps_drawing():
-    grey = np.full((6, 4, 4, 1), 0.5, dtype=np.float32)
-    dataset = datasets.make_dataset(
-        grey, batch_size=3, binarize="dynamic", shuffle=False, seed=1, repeat=True
-    )
-    batches = [batch.numpy() for batch in dataset.take(6)]
-    epochs = [np.concatenate(batches[i : i + 2]) for i in (0, 2, 4)]
-    assert not np.array_equal(epochs[0], epochs[1])
-    assert not np.array_equal(epochs[1], epochs[2])
-
-
-def test_make_dataset_dynamic_fresh_draw_in_keras_fit():
-    grey = np.full((4, 3, 3, 1), 0.5, dtype=np.float32)
-    seen = []
-
-    class Recorder(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = keras.layers.Dense(1)
-
-        def call(self, x):
-            return self.dense(keras.ops.reshape(x, (-1, 9)))
-
-        def train_step(self, data):
-            seen.append(data.numpy())
-            return {"loss": tf.reduce_sum(data)}
-
-    model = Recorder()
-    model.compile(optimizer="sgd", run_eagerly=True)
-    dataset = datasets.make_dataset(
-        grey, batch_size=4, binarize="dynamic", shuffle=False, seed=0
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(dataset, epochs=3, verbose=0)
-    # The dataset has a known length, so Keras ends each epoch cleanly.
-    assert not [w for w in caught if "ran out of data" in str(w.message)]
-    assert len(seen) == 3
-    assert all(set(np.unique(s).tolist()) <= {0.0, 1.0} for s in seen)
-    assert not np.array_equal(seen[0], seen[1])
-    assert not np.array_equal(seen[1], seen[2])
-
-
-def test_make_dataset_shuffle_and_batching():
-    # Example i is filled with the value i, so order is visible.
-    x = np.repeat(np.arange(10, dtype=np.float32), 4).reshape(10, 2, 2, 1)
-    dataset = datasets.make_dataset(x, batch_size=4, shuffle=True, seed=0)
-    first = _epoch(dataset)[:, 0, 0, 0]
-    second = _epoch(dataset)[:, 0, 0, 0]
-    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(10))
-    assert first.tolist() != second.tolist()
-
-    plain = datasets.make_dataset(x, batch_size=4, shuffle=False)
-    assert [len(b) for b in plain] == [4, 4, 2]
-    assert len(plain) == 3 and len(dataset) == 3
-    _assert_same(_epoch(plain), x)
-    dropped = datasets.make_dataset(
-        x, batch_size=4, shuffle=False, drop_remainder=True
-    )
-    assert [len(b) for b in dropped] == [4, 4]
-    assert len(dropped) == 2
-
-
-def test_make_dataset_scales_uint8_like_load():
-    pixels = np.array([[0, 51, 255], [255, 102, 0]], dtype=np.uint8)
-    batch = next(iter(datasets.make_dataset(pixels, batch_size=2, shuffle=False)))
-    np.testing.assert_allclose(batch.numpy(), pixels / 255.0, rtol=1e-6)
-
-
-def test_binarize_once():
-    probs = np.concatenate(
-        [np.zeros(1000), np.ones(1000), np.full(100000, 0.3)]
-    ).astype(np.float32)
-    draw = datasets.binarize_once(probs, seed=4)
-    assert draw.dtype == np.float32 and draw.shape == probs.shape
-    assert np.all(draw[:1000] == 0.0) and np.all(draw[1000:2000] == 1.0)
-    middle = probs[2000:]
-    assert abs(draw[2000:].mean() - 0.3) < _binomial_tolerance(middle)
-    _assert_same(draw, datasets.binarize_once(probs, seed=4))
-    assert not np.array_equal(draw, datasets.binarize_once(probs, seed=5))
-
-
-def test_binarize_once_chunking_does_not_change_the_draw(monkeypatch):
-    probs = np.random.RandomState(0).uniform(size=(7, 5, 3)).astype(np.float32)
-    whole = datasets.binarize_once(probs, seed=9)
-    monkeypatch.setattr(datasets, "_BINARIZE_CHUNK_VALUES", 4)
-    _assert_same(datasets.binarize_once(probs, seed=9), whole)
-
-
-def test_describe_protocol():
-    assert datasets.describe_protocol("mnist", "dynamic") == (
-        "MNIST, dynamic binarization (train: fresh Bernoulli(pixel/255) "
-        "draw each epoch; test: binarized once, seed 0)"
-    )
-    assert datasets.describe_protocol("binarized_mnist", "static") == (
-        "binarized MNIST (Larochelle & Murray 2011 fixed binarization), static"
-    )
-    assert datasets.describe_protocol("binarized_mnist", None) == (
-        datasets.describe_protocol("binarized_mnist", "static")
-    )
-    assert datasets.describe_protocol("mnist", None) == (
-        "MNIST, continuous pixels in [0, 1]"
-    )
-    assert "seed 2" in datasets.describe_protocol("fashion_mnist", "dynamic", 2)
-    assert "threshold" in datasets.describe_protocol("mnist", "threshold")
-    assert "static" in datasets.describe_protocol("/tmp/my.npz", "static")
-    with pytest.raises(ValueError, match="already binarized"):
-        datasets.describe_protocol("binarized_mnist", "dynamic")
-    with pytest.raises(ValueError, match="Unknown binarize mode"):
-        datasets.describe_protocol("mnist", "bernoulli")
 
 
 def test_dataset_names():
@@ -593,11 +375,6 @@ def test_unknown_name_lists_valid_names():
         datasets.load("mnsit")
 
 
-def test_unknown_binarize_mode_lists_valid_modes():
-    with pytest.raises(ValueError, match=r"'dynamc'.*'dynamic'.*'static'.*'threshold'"):
-        datasets.load("mnist", binarize="dynamc")
-
-
 def test_bad_seed():
     with pytest.raises(ValueError, match="seed"):
         datasets.load("mnist", seed=-1)
@@ -706,22 +483,3 @@ def test_wrong_named_file_content(tmp_path):
     np.savez(tmp_path / "mnist.npz", images=np.zeros((3, 28, 28), np.uint8))
     with pytest.raises(ValueError, match=r"mnist\.npz.*missing the keys"):
         datasets.load("mnist", data_dir=tmp_path)
-
-
-@pytest.mark.parametrize("batch_size", [0, -3, 2.5, True, "100"])
-def test_make_dataset_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match="batch_size"):
-        datasets.make_dataset(np.zeros((4, 2)), batch_size=batch_size)
-
-
-def test_make_dataset_bad_input():
-    with pytest.raises(ValueError, match="at least one example"):
-        datasets.make_dataset(np.zeros((0, 28, 28, 1)))
-    with pytest.raises(ValueError, match="pass x_train, not"):
-        datasets.make_dataset((np.zeros((4, 2)), np.zeros(4)))
-    with pytest.raises(ValueError, match="1 NaN"):
-        datasets.make_dataset(np.array([[0.1, np.nan]]))
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
-        datasets.make_dataset(np.full((4, 2), 3.0), binarize="dynamic")
-    with pytest.raises(ValueError, match=r"Unknown binarize mode 'static'"):
-        datasets.make_dataset(np.zeros((4, 2)), binarize="static")
