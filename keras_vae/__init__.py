@@ -7,6 +7,8 @@ Probability distributions, so every number is a log-likelihood in nats.
 
 __version__ = "0.1.0"
 
+import sys as _sys
+
 import keras as _keras
 
 if _keras.backend.backend() != "tensorflow":
@@ -18,18 +20,19 @@ if _keras.backend.backend() != "tensorflow":
     )
 
 from keras_vae import callbacks  # noqa: E402
-from keras_vae import datasets  # noqa: E402
-from keras_vae import distribute  # noqa: E402
+from keras_vae import data  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
 from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
-from keras_vae import optimizers  # noqa: E402
 from keras_vae import posteriors  # noqa: E402
 from keras_vae import priors  # noqa: E402
-from keras_vae import resume  # noqa: E402
 from keras_vae import serving  # noqa: E402
-from keras_vae import threads  # noqa: E402
+from keras_vae import training  # noqa: E402
+from keras_vae.data import stream as _stream  # noqa: E402
+from keras_vae.training import distribute  # noqa: E402
+from keras_vae.training import optimizers  # noqa: E402
+from keras_vae.training import threads  # noqa: E402
 from keras_vae.export import export_saved_model  # noqa: E402
 from keras_vae.networks import build_conv_decoder  # noqa: E402
 from keras_vae.networks import build_conv_encoder  # noqa: E402
@@ -40,6 +43,18 @@ from keras_vae.vae import VAE  # noqa: E402
 from keras_vae.vae import build_conv_vae  # noqa: E402
 from keras_vae.vae import build_mlp_vae  # noqa: E402
 from keras_vae.deterministic import DeterministicVAE  # noqa: E402
+
+# The import paths scripts use, kept as names of the modules where the code
+# lives: `import keras_vae.resume` and `kv.resume` are the module
+# keras_vae.data.stream itself (not a copy), so attributes set on one are
+# set on the other.
+datasets = data
+resume = _stream
+for _name, _module in (("datasets", data), ("resume", _stream),
+                       ("distribute", distribute),
+                       ("optimizers", optimizers), ("threads", threads)):
+    _sys.modules[f"{__name__}.{_name}"] = _module
+del _name, _module
 
 __all__ = [
     "DeterministicVAE",
@@ -52,6 +67,7 @@ __all__ = [
     "build_mlp_encoder",
     "build_mlp_vae",
     "callbacks",
+    "data",
     "datasets",
     "distribute",
     "evaluation",
@@ -64,4 +80,6 @@ __all__ = [
     "priors",
     "resume",
     "serving",
+    "threads",
+    "training",
 ]

@@ -688,8 +688,11 @@ class _Counts(Likelihood):
 
     def _support_hint(self):
         return (
-            "Count likelihoods take non-negative integers. For 8-bit images "
-            "in [0, 1] use np.round(x * 255) to get counts, or choose "
+            "Count likelihoods take non-negative integers. uint8 arrays are "
+            "read as 8-bit pixels and divided by 255 (as everywhere in "
+            "keras_vae): pass counts as an int32 or int64 array, e.g. "
+            "x.astype('int64'). For 8-bit images in [0, 1] use "
+            "np.round(x * 255) to get counts, or choose "
             "likelihood='discretized_logistic' or 'categorical'."
         )
 

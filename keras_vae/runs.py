@@ -24,14 +24,13 @@ import keras
 import numpy as np
 
 from keras_vae import callbacks as callbacks_lib
-from keras_vae import datasets
-from keras_vae import distribute
+from keras_vae import data
 from keras_vae import likelihoods as likelihoods_lib
-from keras_vae import optimizers
 from keras_vae import plotting
-from keras_vae import resume
-from keras_vae import threads
 from keras_vae import vae as vae_lib
+from keras_vae.training import distribute
+from keras_vae.training import optimizers
+from keras_vae.training import threads
 
 ARCHITECTURES = ("mlp", "conv")
 
@@ -72,7 +71,7 @@ class TrainConfig:
     save_freq: object = "epoch"
     nan_guard: str = "rollback"
     # TensorFlow's CPU thread pools: "auto", "tf" or (intra, inter); see
-    # keras_vae.threads.
+    # keras_vae.training.threads.
     cpu_threads: object = "auto"
 
     def validate(self):
@@ -280,7 +279,7 @@ def build_model(config, input_shape):
 
 def load_data(config):
     """Loads train and test data as the config's protocol says."""
-    (x_train, y_train), (x_test, y_test) = datasets.load(
+    (x_train, y_train), (x_test, y_test) = data.load(
         config.dataset, binarize=config.binarize, seed=config.seed
     )
     if config.max_train_examples:
@@ -335,7 +334,7 @@ def train(config, callbacks=()):
     )
     keras.utils.set_random_seed(config.seed)
     (x_train, y_train), (x_test, y_test) = load_data(config)
-    steps_per_epoch = resume.steps_per_epoch(len(x_train), config.batch_size)
+    steps_per_epoch = data.steps_per_epoch(len(x_train), config.batch_size)
     with strategy.scope(), distribute.dtype_policy(config.mixed_precision):
         model = build_model(config, x_train.shape[1:])
         model.compile(
@@ -361,7 +360,7 @@ def train(config, callbacks=()):
 
     run = RunDirectory(config.run_dir)
     os.makedirs(run.figures_dir, exist_ok=True)
-    protocol = datasets.describe_protocol(config.dataset, config.binarize)
+    protocol = data.describe_protocol(config.dataset, config.binarize)
     config_dict = dataclasses.asdict(config)
     config_dict["hidden_units"] = list(config.hidden_units)
     run.write_json(RunDirectory.CONFIG, config_dict)
@@ -370,12 +369,12 @@ def train(config, callbacks=()):
     # sees the same data as an uninterrupted one (keras_vae.resume). On one
     # device the train function computes the batches itself (GraphStream);
     # under a strategy tf.data delivers the same batches.
-    train_ds = resume.training_stream(
+    train_ds = data.training_stream(
         model, x_train, batch_size=config.batch_size,
         binarize="dynamic" if config.binarize == "dynamic" else None,
         shuffle=True, seed=config.seed, start_step=backup.resume_step(),
     )
-    test_ds = datasets.make_dataset(
+    test_ds = data.make_dataset(
         x_test, batch_size=max(config.batch_size, 500), shuffle=False
     )
     start = time.perf_counter()

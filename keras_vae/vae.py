@@ -6,33 +6,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_vae import distribute
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import networks
 from keras_vae import objectives
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
-from keras_vae import resume as resume_lib
+from keras_vae.data import checks as data_checks
+from keras_vae.data import stream as stream_lib
 from keras_vae.sampling import Sampling
+from keras_vae.training import distribute
 
 OBJECTIVES = ("elbo", "iwae")
-
-
-def _to_numpy_float(x, what="x"):
-    if isinstance(x, (tf.Tensor, tf.Variable)):
-        x = x.numpy()
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        raise ValueError(
-            f"`{what}` is uint8 (raw pixels 0..255). Scale it to [0, 1] "
-            "first, e.g. x.astype('float32') / 255, or load it with "
-            "keras_vae.datasets.load()."
-        )
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(
-            f"`{what}` must hold numbers. Received dtype {x.dtype}."
-        )
-    return x.astype("float32", copy=False)
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -478,32 +462,27 @@ class VAE(keras.Model):
 
     # -- data checks -----------------------------------------------------
     def check_data(self, x, what="x"):
-        """Validates a numpy batch against the model before training.
+        """Validates an array of examples against the model.
 
-        Raises ValueError for an empty array, a shape that does not match the
-        encoder's input, NaN or infinite values, or values outside the
-        likelihood's support. Returns x as float32.
+        x goes through the one input rule of `keras_vae.data.checks`
+        (uint8 pixels are divided by 255, other numbers cast to float32;
+        empty, non-numeric or non-finite input is refused), then its
+        example shape must be the encoder's input shape and its values lie
+        in the likelihood's support. Every method that takes x calls this.
+
+        Returns:
+            x as float32 numpy.
+
+        Raises:
+            ValueError: saying what was received and how to fix it.
         """
-        x = _to_numpy_float(x, what)
-        if x.ndim == 0 or x.shape[0] == 0:
-            raise ValueError(
-                f"`{what}` is empty (shape {x.shape}). Pass at least one "
-                "example."
-            )
+        x = data_checks.to_float32(x, what)
         if tuple(x.shape[1:]) != self.event_shape:
             raise ValueError(
                 f"`{what}` has examples of shape {tuple(x.shape[1:])} but the "
                 f"model expects {self.event_shape}. Reshape the data, e.g. "
                 f"x.reshape((-1, {', '.join(map(str, self.event_shape))})), "
                 "or build the model with input_shape matching the data."
-            )
-        finite = np.isfinite(x)
-        if not finite.all():
-            bad = int(x.size - finite.sum())
-            rows = np.unique(np.nonzero(~finite)[0])[:5].tolist()
-            raise ValueError(
-                f"`{what}` holds {bad} NaN or infinite values (first examples "
-                f"affected: {rows}). Clean or drop them before training."
             )
         self.likelihood.check_support(x)
         return x
@@ -531,7 +510,7 @@ class VAE(keras.Model):
             validation_data = self._check_input(
                 validation_data, "validation_data"
             )
-        if isinstance(x, resume_lib.GraphStream):
+        if isinstance(x, stream_lib.GraphStream):
             return self._fit_graph_stream(
                 x, y, *args, validation_data=validation_data, **kwargs
             )

@@ -35,3 +35,28 @@ def mnist_slice(data_dir):
         x_test = d["x_test"][:500].astype("float32")[..., None] / 255.0
         y_train = d["y_train"][:2000]
     return x_train, y_train, x_test
+
+
+@pytest.fixture(scope="module")
+def mnist_grey(data_dir):
+    """MNIST as `load` gives it: grey float32 pixels in [0, 1]."""
+    import keras_vae as kv
+
+    return kv.datasets.load("mnist", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def binary_model():
+    """A small Bernoulli VAE fitted briefly to 12-pixel binary data, and 60
+    of its training examples (the tests only score it)."""
+    import keras
+
+    import keras_vae as kv
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((400, 12)) < np.linspace(0.1, 0.9, 12)).astype("float32")
+    keras.utils.set_random_seed(0)
+    vae = kv.build_mlp_vae((12,), 3, hidden_units=(16,), seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    vae.fit(x, epochs=5, batch_size=50, verbose=0)
+    return vae, x[:60]

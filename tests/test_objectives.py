@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 
 import keras_vae as kv
 from keras_vae import objectives
+from helpers import binary_data, tfd_kl, tiny_vae
 
 tfd = tfp.distributions
 
@@ -16,23 +17,6 @@ def _numpy_log_mean_exp(a, axis=0):
     a = np.asarray(a, np.float64)
     m = a.max(axis=axis)
     return m + np.log(np.mean(np.exp(a - m), axis=axis))
-
-
-def _tiny_vae(**kwargs):
-    kwargs.setdefault("seed", 3)
-    return kv.build_mlp_vae((6,), 3, hidden_units=(8,), **kwargs)
-
-
-def _binary_data(n=40, seed=0):
-    return (np.random.RandomState(seed).rand(n, 6) < 0.4).astype("float32")
-
-
-def _tfd_kl(z_mean, z_log_var):
-    """Per-dimension KL(q || N(0, 1)) from TFP, shape like z_mean."""
-    q = tfd.Normal(z_mean.astype("float64"),
-                   np.exp(0.5 * z_log_var.astype("float64")))
-    prior = tfd.Normal(np.float64(0.0), np.float64(1.0))
-    return tfd.kl_divergence(q, prior).numpy()
 
 
 def test_log_mean_exp_is_exact_far_from_zero():
@@ -132,7 +116,7 @@ def _kl_batch():
 
 def test_free_bits_hold_an_unneeded_dimension_at_the_floor():
     z_mean, z_log_var = _kl_batch()
-    per_dim = _tfd_kl(z_mean, z_log_var).mean(0)  # batch mean, TFP oracle
+    per_dim = tfd_kl(z_mean, z_log_var).mean(0)  # batch mean, TFP oracle
     floor = 0.5
     assert per_dim[1] < floor < per_dim[0]
     value = float(objectives.free_bits_kl(z_mean, z_log_var, floor))
@@ -149,7 +133,7 @@ def test_free_bits_do_not_change_the_gradient_above_the_floor():
     with tf.GradientTape() as tape:
         loss = objectives.free_bits_kl(z_mean, z_log_var, floor)
     g_mean, g_log_var = tape.gradient(loss, [z_mean, z_log_var])
-    per_dim = _tfd_kl(z_mean.numpy(), z_log_var.numpy()).mean(0)
+    per_dim = tfd_kl(z_mean.numpy(), z_log_var.numpy()).mean(0)
     above = per_dim > floor
     batch = z_mean.shape[0]
     # Analytic gradient of the batch-mean KL: d/dmu = mu / B,
@@ -170,11 +154,11 @@ def test_free_bits_groups_floor_each_group_sum():
     rng = np.random.RandomState(2)
     z_mean = rng.normal(0, [1.5, 0.05, 0.1, 0.02], (8, 4)).astype("float32")
     z_log_var = np.full((8, 4), -0.1, "float32")
-    per_dim = _tfd_kl(z_mean, z_log_var).mean(0)
+    per_dim = tfd_kl(z_mean, z_log_var).mean(0)
     groups = per_dim.reshape(2, 2).sum(-1)
     value = float(objectives.free_bits_kl(z_mean, z_log_var, 0.3, groups=2))
     assert value == pytest.approx(np.maximum(groups, 0.3).sum(), rel=1e-5)
-    model = _tiny_vae(free_bits=0.3, free_bits_groups=3)
+    model = tiny_vae(free_bits=0.3, free_bits_groups=3)
     assert model.sampler.free_bits_groups == 3
     clone = kv.VAE.from_config(model.get_config())
     assert clone.sampler.free_bits_groups == 3
@@ -189,10 +173,10 @@ def _same_weights(a, b):
 
 
 def test_iwae_with_one_sample_is_the_single_draw_elbo():
-    x = tf.constant(_binary_data(12))
-    elbo_model = _tiny_vae(seed=7)
+    x = tf.constant(binary_data(12))
+    elbo_model = tiny_vae(seed=7)
     iwae_model = _same_weights(elbo_model,
-                               _tiny_vae(seed=7, objective="iwae"))
+                               tiny_vae(seed=7, objective="iwae"))
     elbo_terms = elbo_model.compute_terms(x, training=True)
     iwae_terms = iwae_model.compute_terms(x, training=True)
     # Same seed: both drew the same z. Rebuild it and score it with TFP.
@@ -210,16 +194,16 @@ def test_iwae_with_one_sample_is_the_single_draw_elbo():
     assert float(iwae_terms["loss"]) == pytest.approx(
         -single_draw_elbo.mean(), rel=1e-5)
     # The ELBO objective differs only by using the closed-form KL.
-    closed_kl = _tfd_kl(z_mean, z_log_var).sum(-1)
+    closed_kl = tfd_kl(z_mean, z_log_var).sum(-1)
     assert float(elbo_terms["loss"]) == pytest.approx(
         -(log_px_z - closed_kl).mean(), rel=1e-5)
 
 
 def test_iwae_with_one_sample_equals_the_elbo_in_expectation():
-    x = tf.constant(_binary_data(20))
-    elbo_model = _tiny_vae(seed=1)
+    x = tf.constant(binary_data(20))
+    elbo_model = tiny_vae(seed=1)
     iwae_model = _same_weights(elbo_model,
-                               _tiny_vae(seed=2, objective="iwae"))
+                               tiny_vae(seed=2, objective="iwae"))
     fn_e = tf.function(lambda: elbo_model.compute_terms(x, training=True)
                        ["loss"])
     fn_i = tf.function(lambda: iwae_model.compute_terms(x, training=True)
@@ -233,8 +217,8 @@ def test_iwae_with_one_sample_equals_the_elbo_in_expectation():
 
 def test_iwae_training_runs_and_k_samples_tighten_the_bound():
     keras.utils.set_random_seed(0)  # independent of the tests run before
-    x = _binary_data(40)
-    model = _tiny_vae(objective="iwae", num_samples=5)
+    x = binary_data(40)
+    model = tiny_vae(objective="iwae", num_samples=5)
     model.compile(keras.optimizers.Adam(1e-2))
     history = model.fit(x, batch_size=20, epochs=10, verbose=0)
     losses = history.history["loss"]
@@ -274,13 +258,13 @@ def test_soft_clamp_bounds_and_is_smooth_outside():
 
 
 def test_diverged_log_variance_stays_finite():
-    model = _tiny_vae()
+    model = tiny_vae()
     weights = model.get_weights()
     for var, value in zip(model.weights, weights):
         if "z_log_var" in var.path and "bias" in var.path:
             value[...] = 300.0  # exp(150) overflows float32 without clamp
     model.set_weights(weights)
-    terms = model.compute_terms(tf.constant(_binary_data(8)), training=True)
+    terms = model.compute_terms(tf.constant(binary_data(8)), training=True)
     assert np.isfinite(float(terms["loss"]))
     assert np.all(np.isfinite(terms["kl"].numpy()))
     with np.errstate(over="ignore"):

@@ -63,6 +63,6 @@ def test_no_other_module_parses_the_run_directory_by_hand():
         code = [line for line in path.read_text().splitlines()
                 if not line.strip().startswith(("#", '"', "'"))]
         used = [p for p in pattern if any(
-            f"join(" in line and p in line or f"/ {p}" in line
+            "join(" in line and p in line or f"/ {p}" in line
             for line in code)]
         assert not used, f"{path.name} builds run-directory paths: {used}"

@@ -255,7 +255,7 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
         ValueError: bad K or max_examples, metrics.json without the data
             protocol, or data the model cannot score.
     """
-    from keras_vae import datasets
+    from keras_vae import data
     from keras_vae import runs
 
     k = check_num_samples(num_samples)
@@ -275,12 +275,12 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
         )
     data_seed = int(run.read_config().get("seed", 0))
     model = run.load_model(safe_mode=True)
-    _, (x_test, _) = datasets.load(
+    _, (x_test, _) = data.load(
         metrics["dataset"], binarize=metrics["binarize"], seed=data_seed
     )
     if max_examples:
         x_test = x_test[:max_examples]
-    protocol = metrics.get("protocol") or datasets.describe_protocol(
+    protocol = metrics.get("protocol") or data.describe_protocol(
         metrics["dataset"], metrics["binarize"], seed=data_seed
     )
     if max_examples:

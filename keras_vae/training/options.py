@@ -96,7 +96,7 @@ def check_train_options(config):
     NaN guard settings; raises ValueError naming the first bad one, before
     any data is loaded or file written.
     """
-    from keras_vae import distribute
+    from keras_vae.training import distribute
     from keras_vae.vae import OBJECTIVES
 
     if config.objective not in OBJECTIVES:

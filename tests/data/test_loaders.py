@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from keras_vae import datasets
+from keras_vae.data import loaders
+from helpers import assert_same, is_binary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA_FILES = ("mnist.npz", "binarized_mnist.npz", "frey_face.npz")
@@ -67,7 +69,7 @@ def nowhere(tmp_path, monkeypatch):
     def offline(name):
         raise Exception(f"offline (test) for {name}")
 
-    monkeypatch.setattr(datasets, "_download_with_keras", offline)
+    monkeypatch.setattr(loaders, "_download_with_keras", offline)
     return tmp_path
 
 
@@ -81,22 +83,6 @@ def _write_idx(path, array, compress):
     if compress:
         payload = gzip.compress(payload)
     pathlib.Path(path).write_bytes(payload)
-
-
-def _is_binary(x):
-    """True when x holds 0 and 1 and nothing else (np.unique is slow here)."""
-    zeros, ones = x == 0.0, x == 1.0
-    return bool(np.all(zeros | ones) and zeros.any() and ones.any())
-
-
-def _assert_same(actual, expected):
-    """Exact equality; np.testing's version is slow on 47M-pixel arrays."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if not np.array_equal(actual, expected):
-        raise AssertionError(
-            f"{np.mean(actual != expected):.3%} of the values differ"
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +105,7 @@ def test_mnist_shapes_scale_and_labels(mnist_grey):
 def test_names_are_case_and_dash_insensitive(data_dir):
     (x_train, _), _ = datasets.load("Frey-Face", data_dir=str(data_dir))
     (x_again, _), _ = datasets.load("frey_face", data_dir=data_dir)
-    _assert_same(x_train, x_again)
+    assert_same(x_train, x_again)
 
 
 def test_binarized_mnist_splits_are_binary(data_dir, mnist_grey):
@@ -132,7 +118,7 @@ def test_binarized_mnist_splits_are_binary(data_dir, mnist_grey):
     }
     for x in splits.values():
         assert x.dtype == np.float32
-        assert _is_binary(x)
+        assert is_binary(x)
     # The fixed binarization is one Bernoulli draw of the same test images.
     grey_test_mean = float(mnist_grey[1][0].mean())
     assert abs(float(splits["test"].mean()) - grey_test_mean) < 1e-3
@@ -141,12 +127,12 @@ def test_binarized_mnist_splits_are_binary(data_dir, mnist_grey):
         "binarized_mnist", data_dir=data_dir
     )
     assert y_train is None and y_test is None
-    _assert_same(x_train, splits["train"])
-    _assert_same(x_test, splits["test"])
+    assert_same(x_train, splits["train"])
+    assert_same(x_test, splits["test"])
     (x_static, _), _ = datasets.load(
         "binarized_mnist", binarize="static", data_dir=data_dir
     )
-    _assert_same(x_static, splits["train"])
+    assert_same(x_static, splits["train"])
 
 
 def test_frey_face_split(data_dir):
@@ -163,14 +149,14 @@ def test_frey_face_split(data_dir):
     # The split is a partition of the file's frames...
     raw = np.load(data_dir / "frey_face.npz")["x"].astype(np.int64)
     frame_sums = np.round(both * 255).astype(np.int64).reshape(len(both), -1)
-    _assert_same(
+    assert_same(
         np.sort(frame_sums.sum(1)), np.sort(raw.reshape(len(raw), -1).sum(1))
     )
     # ... and the same on every call, whatever the binarization seed.
     (_, _), (x_test_again, _) = datasets.load(
         "frey_face", data_dir=data_dir, seed=5
     )
-    _assert_same(x_test, x_test_again)
+    assert_same(x_test, x_test_again)
 
 
 def test_dataset_names():
@@ -221,7 +207,7 @@ def test_keras_downloader_only_when_nothing_local(nowhere, monkeypatch):
         y = np.arange(3, dtype=np.uint8)
         return (x, y), (x[:1], y[:1])
 
-    monkeypatch.setattr(datasets, "_download_with_keras", fake_download)
+    monkeypatch.setattr(loaders, "_download_with_keras", fake_download)
     (x_train, y_train), (x_test, _) = datasets.load("mnist")
     assert calls == ["mnist"]
     assert x_train.shape == (3, 28, 28, 1) and x_test.shape == (1, 28, 28, 1)
@@ -254,7 +240,7 @@ def _write_idx_set(directory, compress=True, count=12):
 def test_fashion_mnist_from_idx_files(nowhere, monkeypatch, layout):
     if layout == "system":
         directory = nowhere / "system-fashion"
-        monkeypatch.setattr(datasets, "FASHION_MNIST_SYSTEM_DIR", str(directory))
+        monkeypatch.setattr(loaders, "FASHION_MNIST_SYSTEM_DIR", str(directory))
         arrays = _write_idx_set(directory)
         kwargs = {}
     elif layout == "keras_cache":
@@ -269,7 +255,7 @@ def test_fashion_mnist_from_idx_files(nowhere, monkeypatch, layout):
     np.testing.assert_allclose(
         x_train[..., 0] * 255, arrays["train-images-idx3-ubyte"], atol=1e-4
     )
-    _assert_same(y_train, arrays["train-labels-idx1-ubyte"])
+    assert_same(y_train, arrays["train-labels-idx1-ubyte"])
     assert x_test.shape == (6, 28, 28, 1) and y_test.dtype == np.int64
 
 
@@ -297,13 +283,13 @@ def test_raw_float_idx_keeps_values(tmp_path):
     _write_idx(path, values, compress=False)
     (x_train, _), (x_test, _) = datasets.load(str(path))
     both = np.concatenate([x_train, x_test])[..., 0]
-    _assert_same(np.sort(both.ravel()), np.sort(values.ravel()))
+    assert_same(np.sort(both.ravel()), np.sort(values.ravel()))
 
 
 def test_idx_directory(tmp_path):
     arrays = _write_idx_set(tmp_path / "idx")
     (x_train, y_train), _ = datasets.load(tmp_path / "idx")
-    _assert_same(y_train, arrays["train-labels-idx1-ubyte"])
+    assert_same(y_train, arrays["train-labels-idx1-ubyte"])
     assert x_train.shape == (12, 28, 28, 1)
 
 
@@ -332,7 +318,7 @@ def test_npz_uint8_binary_is_not_rescaled(tmp_path):
     binary = (np.random.RandomState(4).uniform(size=(10, 16)) > 0.5).astype(np.uint8)
     np.savez(tmp_path / "binary.npz", x=binary)
     (x_train, _), (x_test, _) = datasets.load(tmp_path / "binary.npz")
-    assert _is_binary(np.concatenate([x_train, x_test]))
+    assert is_binary(np.concatenate([x_train, x_test]))
 
 
 def test_npy_split_with_labels_and_binarization(tmp_path):
@@ -343,16 +329,16 @@ def test_npy_split_with_labels_and_binarization(tmp_path):
     (x_train_s, _), (x_test_s, _) = datasets.load(
         tmp_path / "x.npy", binarize="static", seed=2
     )
-    _assert_same(x_test_s, datasets.binarize_once(x_test, 2))
-    _assert_same(x_train_s, datasets.binarize_once(x_train, 3))
+    assert_same(x_test_s, datasets.binarize_once(x_test, 2))
+    assert_same(x_train_s, datasets.binarize_once(x_train, 3))
 
     # With y = example index, labels must travel with their examples.
     np.savez(tmp_path / "xy.npz", x=x, y=np.arange(40))
     (x_train, y_train), (x_test, y_test) = datasets.load(tmp_path / "xy.npz")
     assert len(y_train) == 36 and len(y_test) == 4
     assert sorted(y_train.tolist() + y_test.tolist()) == list(range(40))
-    _assert_same(x[y_train], x_train[..., 0])
-    _assert_same(x[y_test], x_test[..., 0])
+    assert_same(x[y_train], x_train[..., 0])
+    assert_same(x[y_test], x_test[..., 0])
 
 
 def test_float_data_outside_unit_interval_is_kept(tmp_path):
@@ -360,7 +346,7 @@ def test_float_data_outside_unit_interval_is_kept(tmp_path):
     np.save(tmp_path / "wide.npy", x)
     (x_train, _), (x_test, _) = datasets.load(tmp_path / "wide.npy")
     both = np.concatenate([x_train, x_test]).ravel()
-    _assert_same(np.sort(both), np.sort(x.ravel()))
+    assert_same(np.sort(both), np.sort(x.ravel()))
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*\[-1, 2\]"):
         datasets.load(tmp_path / "wide.npy", binarize="dynamic")
 

@@ -4,37 +4,11 @@ import numpy as np
 import pytest
 
 from keras_vae import datasets
+from keras_vae.data import protocols
+from helpers import assert_same, binomial_tolerance, is_binary
 
 # The published MNIST class counts (LeCun et al.).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-
-
-# data_dir is the session fixture of tests/conftest.py.
-@pytest.fixture(scope="module")
-def mnist_grey(data_dir):
-    return datasets.load("mnist", data_dir=data_dir)
-
-
-def _binomial_tolerance(p, sigmas=6.0):
-    """Tolerance on the mean of independent Bernoulli(p) draws."""
-    p = np.asarray(p, dtype=np.float64)
-    return sigmas * np.sqrt(np.sum(p * (1.0 - p))) / p.size
-
-
-def _is_binary(x):
-    """True when x holds 0 and 1 and nothing else (np.unique is slow here)."""
-    zeros, ones = x == 0.0, x == 1.0
-    return bool(np.all(zeros | ones) and zeros.any() and ones.any())
-
-
-def _assert_same(actual, expected):
-    """Exact equality; np.testing's version is slow on 47M-pixel arrays."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if not np.array_equal(actual, expected):
-        raise AssertionError(
-            f"{np.mean(actual != expected):.3%} of the values differ"
-        )
 
 
 def test_dynamic_protocol_train_grey_test_fixed(data_dir, mnist_grey):
@@ -42,15 +16,15 @@ def test_dynamic_protocol_train_grey_test_fixed(data_dir, mnist_grey):
     (x_train, _), (x_test, _) = datasets.load(
         "mnist", binarize="dynamic", data_dir=data_dir, seed=0
     )
-    _assert_same(x_train, grey_train)
-    assert _is_binary(x_test)
-    assert abs(x_test.mean() - grey_test.mean()) < _binomial_tolerance(grey_test)
+    assert_same(x_train, grey_train)
+    assert is_binary(x_test)
+    assert abs(x_test.mean() - grey_test.mean()) < binomial_tolerance(grey_test)
     # Pixels with probability 0 or 1 cannot flip: the draw is per pixel.
     assert np.all(x_test[grey_test == 0.0] == 0.0)
     assert np.all(x_test[grey_test == 1.0] == 1.0)
 
     # The test set is a pure function of the grey images and the seed.
-    _assert_same(x_test, datasets.binarize_once(grey_test, 0))
+    assert_same(x_test, datasets.binarize_once(grey_test, 0))
     (_, _), (x_test_other, _) = datasets.load(
         "mnist", binarize="dynamic", data_dir=data_dir, seed=1
     )
@@ -62,17 +36,17 @@ def test_static_protocol_is_deterministic(data_dir, mnist_grey):
     (x_train, y_train), (x_test, _) = datasets.load(
         "mnist", binarize="static", data_dir=data_dir, seed=3
     )
-    assert _is_binary(x_train) and _is_binary(x_test)
+    assert is_binary(x_train) and is_binary(x_test)
     assert np.bincount(y_train).tolist() == MNIST_TRAIN_COUNTS
-    assert abs(x_train.mean() - grey_train.mean()) < _binomial_tolerance(
+    assert abs(x_train.mean() - grey_train.mean()) < binomial_tolerance(
         grey_train
     )
     # Both sets are pure functions of the grey images and the seed: the
     # test set uses `seed` (the same test set as the dynamic protocol), the
     # training set `seed + 1`. Draws are sequential in example order, so a
     # prefix of the training set is the draw of the prefix.
-    _assert_same(x_test, datasets.binarize_once(grey_test, 3))
-    _assert_same(
+    assert_same(x_test, datasets.binarize_once(grey_test, 3))
+    assert_same(
         x_train[:3000], datasets.binarize_once(grey_train[:3000], 4)
     )
 
@@ -82,8 +56,8 @@ def test_threshold_protocol(data_dir, mnist_grey):
     (x_train, _), (x_test, _) = datasets.load(
         "mnist", binarize="threshold", data_dir=data_dir
     )
-    _assert_same(x_train, (grey_train > 0.5).astype(np.float32))
-    _assert_same(x_test, (grey_test > 0.5).astype(np.float32))
+    assert_same(x_train, (grey_train > 0.5).astype(np.float32))
+    assert_same(x_test, (grey_test > 0.5).astype(np.float32))
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "threshold"])
@@ -105,16 +79,16 @@ def test_binarize_once():
     assert draw.dtype == np.float32 and draw.shape == probs.shape
     assert np.all(draw[:1000] == 0.0) and np.all(draw[1000:2000] == 1.0)
     middle = probs[2000:]
-    assert abs(draw[2000:].mean() - 0.3) < _binomial_tolerance(middle)
-    _assert_same(draw, datasets.binarize_once(probs, seed=4))
+    assert abs(draw[2000:].mean() - 0.3) < binomial_tolerance(middle)
+    assert_same(draw, datasets.binarize_once(probs, seed=4))
     assert not np.array_equal(draw, datasets.binarize_once(probs, seed=5))
 
 
 def test_binarize_once_chunking_does_not_change_the_draw(monkeypatch):
     probs = np.random.RandomState(0).uniform(size=(7, 5, 3)).astype(np.float32)
     whole = datasets.binarize_once(probs, seed=9)
-    monkeypatch.setattr(datasets, "_BINARIZE_CHUNK_VALUES", 4)
-    _assert_same(datasets.binarize_once(probs, seed=9), whole)
+    monkeypatch.setattr(protocols, "_BINARIZE_CHUNK_VALUES", 4)
+    assert_same(datasets.binarize_once(probs, seed=9), whole)
 
 
 def test_describe_protocol():

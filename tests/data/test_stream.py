@@ -10,34 +10,7 @@ import tensorflow as tf
 import keras_vae as kv
 from keras_vae import datasets
 from keras_vae import resume
-
-
-# data_dir is the session fixture of tests/conftest.py.
-@pytest.fixture(scope="module")
-def mnist_grey(data_dir):
-    return datasets.load("mnist", data_dir=data_dir)
-
-
-def _binomial_tolerance(p, sigmas=6.0):
-    """Tolerance on the mean of independent Bernoulli(p) draws."""
-    p = np.asarray(p, dtype=np.float64)
-    return sigmas * np.sqrt(np.sum(p * (1.0 - p))) / p.size
-
-
-def _is_binary(x):
-    """True when x holds 0 and 1 and nothing else (np.unique is slow here)."""
-    zeros, ones = x == 0.0, x == 1.0
-    return bool(np.all(zeros | ones) and zeros.any() and ones.any())
-
-
-def _assert_same(actual, expected):
-    """Exact equality; np.testing's version is slow on 47M-pixel arrays."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if not np.array_equal(actual, expected):
-        raise AssertionError(
-            f"{np.mean(actual != expected):.3%} of the values differ"
-        )
+from helpers import assert_same, binomial_tolerance, is_binary
 
 
 def _epoch(dataset):
@@ -61,9 +34,9 @@ def test_make_dataset_dynamic_fresh_draw_each_epoch(mnist_grey):
     )
     first, second = _epoch(dataset), _epoch(dataset)
     assert first.shape == second.shape == grey.shape
-    tolerance = _binomial_tolerance(grey)
+    tolerance = binomial_tolerance(grey)
     for epoch in (first, second):
-        assert _is_binary(epoch)
+        assert is_binary(epoch)
         assert abs(epoch.mean() - grey.mean()) < tolerance
         # shuffle=False keeps the order: certain pixels stay certain.
         assert np.all(epoch[grey == 0.0] == 0.0)
@@ -76,7 +49,7 @@ def test_make_dataset_dynamic_fresh_draw_each_epoch(mnist_grey):
     again = datasets.make_dataset(
         grey, batch_size=500, binarize="dynamic", shuffle=False, seed=7
     )
-    _assert_same(_epoch(again), first)
+    assert_same(_epoch(again), first)
 
 
 def test_make_dataset_dynamic_repeat_keeps_drawing():
@@ -134,7 +107,7 @@ def test_make_dataset_shuffle_and_batching():
     plain = datasets.make_dataset(x, batch_size=4, shuffle=False)
     assert [len(b) for b in plain] == [4, 4, 2]
     assert len(plain) == 3 and len(dataset) == 3
-    _assert_same(_epoch(plain), x)
+    assert_same(_epoch(plain), x)
     dropped = datasets.make_dataset(
         x, batch_size=4, shuffle=False, drop_remainder=True
     )

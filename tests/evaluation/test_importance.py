@@ -15,19 +15,6 @@ from keras_vae.evaluation import importance
 # the expectation of the K = 1 bound. The linear-Gaussian closed forms are
 # in test_ppca.py.
 
-rng = np.random.default_rng(0)
-
-
-@pytest.fixture(scope="module")
-def binary_model():
-    """A small Bernoulli VAE fitted briefly to 12-pixel binary data."""
-    x = (rng.random((400, 12)) < np.linspace(0.1, 0.9, 12)).astype("float32")
-    keras.utils.set_random_seed(0)
-    vae = kv.build_mlp_vae((12,), 3, hidden_units=(16,), seed=0)
-    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
-    vae.fit(x, epochs=5, batch_size=50, verbose=0)
-    return vae, x[:60]
-
 
 # -- the IWAE bound -----------------------------------------------------------
 

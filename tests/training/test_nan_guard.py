@@ -3,17 +3,8 @@
 import keras
 import numpy as np
 
-import keras_vae as kv
 from keras_vae import callbacks as kcb
-
-
-def _tiny_vae(**kwargs):
-    kwargs.setdefault("seed", 3)
-    return kv.build_mlp_vae((6,), 3, hidden_units=(8,), **kwargs)
-
-
-def _binary_data(n=40, seed=0):
-    return (np.random.RandomState(seed).rand(n, 6) < 0.4).astype("float32")
+from helpers import binary_data, tiny_vae
 
 
 class _PoisonAt(keras.callbacks.Callback):
@@ -30,7 +21,7 @@ class _PoisonAt(keras.callbacks.Callback):
 
 
 def test_nan_guard_stops_and_restores_the_last_good_weights(capsys):
-    model = _tiny_vae()
+    model = tiny_vae()
     model.compile(keras.optimizers.Adam(1e-3))
     guard = kcb.NaNGuard(mode="stop", snapshot_every=2)
     snapshots = {}
@@ -40,7 +31,7 @@ def test_nan_guard_stops_and_restores_the_last_good_weights(capsys):
             step = int(self.model.optimizer.iterations)
             snapshots[step] = [w.copy() for w in self.model.get_weights()]
 
-    model.fit(_binary_data(80), batch_size=10, epochs=3, verbose=0,
+    model.fit(binary_data(80), batch_size=10, epochs=3, verbose=0,
               shuffle=False, callbacks=[Keep(), _PoisonAt(5), guard])
     assert model.stop_training
     assert len(guard.events) == 1
@@ -53,10 +44,10 @@ def test_nan_guard_stops_and_restores_the_last_good_weights(capsys):
 
 
 def test_nan_guard_rolls_back_and_training_goes_on():
-    model = _tiny_vae()
+    model = tiny_vae()
     model.compile(keras.optimizers.Adam(1e-3))
     guard = kcb.NaNGuard(mode="rollback", snapshot_every=1, verbose=False)
-    history = model.fit(_binary_data(80), batch_size=10, epochs=2, verbose=0,
+    history = model.fit(binary_data(80), batch_size=10, epochs=2, verbose=0,
                         callbacks=[_PoisonAt(3), guard])
     assert [e["action"] for e in guard.events] == ["rollback"]
     assert int(model.optimizer.iterations) == 16  # the step count goes on

@@ -10,11 +10,7 @@ import tensorflow as tf
 
 import keras_vae as kv
 from keras_vae import callbacks as kcb
-
-
-def _tiny_vae(**kwargs):
-    kwargs.setdefault("seed", 3)
-    return kv.build_mlp_vae((6,), 3, hidden_units=(8,), **kwargs)
+from helpers import tiny_vae
 
 
 def _summary_tags(directory):
@@ -47,7 +43,7 @@ def test_standard_callbacks_write_tensorboard_scalars_and_images(tmp_path):
 
 
 def test_standard_callbacks_check_schedule_before_writing(tmp_path):
-    model = _tiny_vae(objective="iwae")
+    model = tiny_vae(objective="iwae")
     with pytest.raises(ValueError, match="objective='iwae'"):
         kcb.standard_callbacks(str(tmp_path / "run"), model=model,
                                warmup_steps=10)

@@ -7,28 +7,12 @@ import tensorflow_probability as tfp
 
 import keras_vae as kv
 from keras_vae import callbacks as kcb
+from helpers import binary_data, tfd_kl, tiny_vae
 
 tfd = tfp.distributions
 
 # Oracles: hand-computed schedule values (the formulas of Bowman et al. 2016
 # and Fu et al. 2019), TFP's KL divergence.
-
-
-def _tiny_vae(**kwargs):
-    kwargs.setdefault("seed", 3)
-    return kv.build_mlp_vae((6,), 3, hidden_units=(8,), **kwargs)
-
-
-def _binary_data(n=40, seed=0):
-    return (np.random.RandomState(seed).rand(n, 6) < 0.4).astype("float32")
-
-
-def _tfd_kl(z_mean, z_log_var):
-    """Per-dimension KL(q || N(0, 1)) from TFP, shape like z_mean."""
-    q = tfd.Normal(z_mean.astype("float64"),
-                   np.exp(0.5 * z_log_var.astype("float64")))
-    prior = tfd.Normal(np.float64(0.0), np.float64(1.0))
-    return tfd.kl_divergence(q, prior).numpy()
 
 
 def test_linear_warmup_weights_at_given_steps():
@@ -55,7 +39,7 @@ def test_cyclical_schedule_weights_at_given_steps():
 
 
 def test_warmup_drives_kl_weight_during_fit_and_reaches_beta():
-    model = _tiny_vae(beta=0.5)
+    model = tiny_vae(beta=0.5)
     model.compile(keras.optimizers.Adam(1e-3))
     seen = []
 
@@ -64,7 +48,7 @@ def test_warmup_drives_kl_weight_during_fit_and_reaches_beta():
             seen.append(float(np.asarray(self.model.sampler.kl_weight)))
 
     history = model.fit(
-        _binary_data(40), batch_size=10, epochs=2, verbose=0, shuffle=False,
+        binary_data(40), batch_size=10, epochs=2, verbose=0, shuffle=False,
         callbacks=[kcb.LinearKLWarmup(warmup_steps=4), Record()],
     )
     # end=None warms up to the model's beta = 0.5: 0.5 * min(step / 4, 1).
@@ -74,13 +58,13 @@ def test_warmup_drives_kl_weight_during_fit_and_reaches_beta():
 
 
 def test_loss_is_weighted_but_kl_loss_and_elbo_are_not():
-    model = _tiny_vae()
+    model = tiny_vae()
     model.compile(keras.optimizers.Adam(1e-3))
-    x = _binary_data(30)
+    x = binary_data(30)
     model.sampler.kl_weight.assign(0.25)
     logs = model.evaluate(x, batch_size=30, verbose=0, return_dict=True)
     z_mean, z_log_var = model.encode(x)
-    kl = _tfd_kl(z_mean, z_log_var).sum(-1).mean()
+    kl = tfd_kl(z_mean, z_log_var).sum(-1).mean()
     assert logs["kl_loss"] == pytest.approx(kl, rel=1e-5)
     assert logs["elbo"] == pytest.approx(
         -(logs["reconstruction_loss"] + logs["kl_loss"]), rel=1e-6)
@@ -106,10 +90,10 @@ def test_loss_is_weighted_but_kl_loss_and_elbo_are_not():
          "one KL schedule"),
         (lambda: kcb.NaNGuard(mode="panic"), "NaNGuard mode"),
         (lambda: kv.Sampling(free_bits=-0.5), "free_bits"),
-        (lambda: _tiny_vae(free_bits=-0.1), "free_bits"),
-        (lambda: _tiny_vae(free_bits=0.5, free_bits_groups=2),
+        (lambda: tiny_vae(free_bits=-0.1), "free_bits"),
+        (lambda: tiny_vae(free_bits=0.5, free_bits_groups=2),
          "does not divide"),
-        (lambda: _tiny_vae(objective="iwae", free_bits=0.5), "IWAE"),
+        (lambda: tiny_vae(objective="iwae", free_bits=0.5), "IWAE"),
     ],
 )
 def test_bad_settings_raise_clear_errors(make, match):
@@ -118,8 +102,8 @@ def test_bad_settings_raise_clear_errors(make, match):
 
 
 def test_schedule_refuses_the_iwae_objective():
-    model = _tiny_vae(objective="iwae", num_samples=2)
+    model = tiny_vae(objective="iwae", num_samples=2)
     model.compile(keras.optimizers.Adam(1e-3))
     with pytest.raises(ValueError, match="objective='iwae'"):
-        model.fit(_binary_data(10), batch_size=10, epochs=1, verbose=0,
+        model.fit(binary_data(10), batch_size=10, epochs=1, verbose=0,
                   callbacks=[kcb.LinearKLWarmup(5)])

@@ -1,19 +1,14 @@
-"""Dataset loaders and tf.data pipelines, with explicit binarization protocols.
-
-A log-likelihood on MNIST means nothing without the protocol that produced
-the data: grey pixels, a binarization drawn once, or a fresh binarization
-every epoch give numbers that cannot be compared. This module makes the
-protocol an argument (`binarize`) and a string (`describe_protocol`) that is
-printed next to every number.
+"""Dataset loaders: named datasets and files, as float32 examples.
 
 - `load` reads a named dataset (`DATASET_NAMES`) from local files first and
   only then tries the keras downloader; it also reads `.npz`, `.npy` and IDX
-  files given by path. Images come back as float32 with a channel axis.
-- `make_dataset` builds the `tf.data` pipeline that `VAE.fit` consumes; with
-  `binarize="dynamic"` it draws x ~ Bernoulli(pixel) inside the graph, fresh
-  for every epoch (the protocol of Burda et al. 2016, IWAE).
-- `binarize_once` is the fixed-seed numpy draw used for static binarization
-  and for the test set of the dynamic protocol.
+  files given by path. Images come back as float32 with a channel axis,
+  converted by the one rule of `keras_vae.data.checks`, and with the
+  binarization protocol asked for (`keras_vae.data.protocols`).
+- `load_binarized_mnist_splits` reads Larochelle's fixed binarization with
+  its validation split.
+- `describe_protocol` is the one-line statement of the data protocol to
+  print next to a likelihood.
 
 Where named datasets are looked up, in order: the `data_dir` argument, the
 directory in `$KERAS_VAE_DATA_DIR`, `./data`, `~/.keras_vae/data`,
@@ -24,17 +19,17 @@ fashion-mnist` (Debian package `dataset-fashion-mnist`). A relative
 
 import gzip
 import math
-import numbers
 import os
 import pathlib
 import zipfile
 import zlib
 
 import numpy as np
-import tensorflow as tf
+
+from keras_vae.data import checks
+from keras_vae.data import protocols
 
 DATASET_NAMES = ("mnist", "binarized_mnist", "fashion_mnist", "frey_face")
-BINARIZE_MODES = ("none", "dynamic", "static", "threshold")
 DATA_DIR_ENV = "KERAS_VAE_DATA_DIR"
 FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -69,47 +64,6 @@ _IDX_DTYPES = {
     0x0D: ">f4",
     0x0E: ">f8",
 }
-# Rows per chunk of uniform draws in `binarize_once`: bounds the float64
-# temporary to ~25 MB whatever the dataset size.
-_BINARIZE_CHUNK_VALUES = 1 << 22
-
-
-# ---------------------------------------------------------------------------
-# Argument checks
-# ---------------------------------------------------------------------------
-
-
-_BINARIZE_HELP = (
-    "None/'none' keeps grey values in [0, 1], 'dynamic' re-draws "
-    "x ~ Bernoulli(pixel) every epoch, 'static' draws once with a fixed "
-    "seed, 'threshold' sets pixel > 0.5."
-)
-
-
-def _check_binarize(binarize, valid=BINARIZE_MODES, hint=_BINARIZE_HELP):
-    """Returns the canonical binarize mode ("none" for None)."""
-    if binarize is None:
-        return "none"
-    mode = binarize.lower() if isinstance(binarize, str) else binarize
-    if mode not in valid:
-        raise ValueError(
-            f"Unknown binarize mode {binarize!r}. Expected one of "
-            f"{[None, *valid]}: {hint}"
-        )
-    return mode
-
-
-def _check_seed(seed):
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, numbers.Integral)
-        or not 0 <= seed < 2**32 - 1
-    ):
-        raise ValueError(
-            "`seed` must be an int in [0, 2**32 - 2] (numpy's RandomState "
-            f"range; static mode also uses seed + 1). Received: seed={seed!r}"
-        )
-    return int(seed)
 
 
 def _canonical_name(name_or_path):
@@ -139,6 +93,7 @@ def _canonical_name(name_or_path):
         "(.gz / *-ubyte) file, or to a directory holding the four standard "
         "IDX files, is also accepted."
     )
+
 
 
 # ---------------------------------------------------------------------------
@@ -248,62 +203,25 @@ def _read_idx_directory(directory):
     return arrays, {key: str(path) for key, path in files.items()}
 
 
+
 # ---------------------------------------------------------------------------
 # Array preparation
 # ---------------------------------------------------------------------------
 
 
-def _uint8_to_float32(x):
-    """8-bit grey levels -> [0, 1]; uint8 holding only 0 and 1 stays binary."""
-    binary = x.max() <= 1
-    x = x.astype(np.float32)
-    if not binary:
-        x *= np.float32(1.0 / 255.0)
-    return x
-
-
 def _prepare_images(x, what, source):
     """Checks an image array and returns float32 with a channel axis.
 
-    uint8 is 8-bit grey levels and is divided by 255, unless it only holds
-    0 and 1 (already binary, e.g. Larochelle's binarized MNIST). Floats are
-    kept as they are (values outside [0, 1] are legitimate for continuous
-    likelihoods); other integer types are counts and are kept too.
+    Values are converted by the one rule of `keras_vae.data.checks`
+    (uint8 / 255 unless only 0 and 1; floats and counts kept).
     """
     x = np.asarray(x)
-    if x.dtype == object or not (
-        np.issubdtype(x.dtype, np.number) or x.dtype == bool
-    ) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ValueError(
-            f"{what} from {source} has dtype {x.dtype}; expected a numeric "
-            "array (uint8 pixels 0..255, or floats)."
-        )
     if x.ndim < 2 or x.ndim > 4:
         raise ValueError(
             f"{what} from {source} has shape {x.shape}; expected images "
             "(N, D), (N, H, W) or (N, H, W, C), with examples on axis 0."
         )
-    if x.size == 0:
-        raise ValueError(
-            f"{what} from {source} is empty (shape {x.shape}); there is "
-            "nothing to train or evaluate on. Check that the file holds the "
-            "data you meant to load."
-        )
-    if x.dtype == np.uint8:
-        x = _uint8_to_float32(x)
-    else:
-        x = x.astype(np.float32)
-        finite = np.isfinite(x)
-        if not finite.all():
-            bad = np.argwhere(~finite)
-            first = tuple(int(i) for i in bad[0])
-            raise ValueError(
-                f"{what} from {source} contains {len(bad)} NaN or infinite "
-                f"values (after conversion to float32), in "
-                f"{len(np.unique(bad[:, 0]))} examples; the first is example "
-                f"{first[0]} at position {first[1:]}. Fix or drop those "
-                "examples in the file before loading."
-            )
+    x = checks.to_float32(x, what, source=source, consumer="load")
     if x.ndim == 2:
         side = math.isqrt(x.shape[1])
         if side * side == x.shape[1]:
@@ -311,7 +229,6 @@ def _prepare_images(x, what, source):
     elif x.ndim == 3:
         x = x[..., np.newaxis]  # (N, H, W) -> (N, H, W, 1)
     return x
-
 
 def _prepare_labels(y, num_examples, what, source):
     if y is None:
@@ -351,15 +268,6 @@ def _split(x, y=None):
         return (x[train], None), (x[test], None)
     return (x[train], y[train]), (x[test], y[test])
 
-
-def _check_probabilities(x, what, mode):
-    low, high = float(np.min(x)), float(np.max(x))
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"binarize={mode!r} treats pixels as probabilities, so they must "
-            f"lie in [0, 1]; {what} has values in [{low:g}, {high:g}]. Use "
-            "binarize=None for continuous data, or rescale it first."
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -594,55 +502,10 @@ def _check_already_binary(x, what, source):
         )
 
 
+
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
-
-
-def binarize_once(x, seed):
-    """Draws one fixed binarization x_bin ~ Bernoulli(x) with numpy.
-
-    The draw uses `numpy.random.RandomState(seed)`, whose stream numpy keeps
-    frozen across versions (NEP 19), so the same seed gives the same binary
-    data on every machine: the test set of the dynamic protocol and both
-    sets of the static protocol are reproducible.
-
-    Args:
-        x: array-like of probabilities in [0, 1], any shape (e.g. grey
-            pixels divided by 255).
-        seed: int in [0, 2**32 - 2].
-
-    Returns:
-        float32 array of 0.0 and 1.0, the shape of `x`.
-
-    Raises:
-        ValueError: if `seed` is not a valid int, or `x` is empty, not
-            finite, or outside [0, 1].
-
-    Example:
-        >>> binarize_once(np.array([0.0, 1.0]), seed=0).tolist()
-        [0.0, 1.0]
-        >>> x_test_bin = binarize_once(x_test, seed=0)  # same seed, same draw
-    """
-    seed = _check_seed(seed)
-    x = np.asarray(x, dtype=np.float32)
-    if x.size == 0:
-        raise ValueError(f"Cannot binarize an empty array (shape {x.shape}).")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"Cannot binarize: x has {int(np.sum(~np.isfinite(x)))} NaN or "
-            "infinite values."
-        )
-    _check_probabilities(x, "x", "binarize_once")
-    flat = x.reshape(-1)
-    out = np.empty(flat.shape, dtype=np.float32)
-    rng = np.random.RandomState(seed)
-    # Chunked draws give the same stream as one big draw, without a
-    # float64 temporary the size of the whole dataset.
-    for start in range(0, flat.size, _BINARIZE_CHUNK_VALUES):
-        chunk = flat[start : start + _BINARIZE_CHUNK_VALUES]
-        out[start : start + chunk.size] = rng.random_sample(chunk.size) < chunk
-    return out.reshape(x.shape)
 
 
 def load_binarized_mnist_splits(data_dir=None):
@@ -725,8 +588,9 @@ def load(name_or_path, binarize=None, data_dir=None, seed=0):
         >>> ds = make_dataset(x_train, binarize="dynamic", seed=0)
     """
     name = _canonical_name(name_or_path)
-    valid = ("none", "static") if name == "binarized_mnist" else BINARIZE_MODES
-    mode = _check_binarize(binarize)
+    valid = (("none", "static") if name == "binarized_mnist"
+             else protocols.BINARIZE_MODES)
+    mode = protocols.check_binarize(binarize)
     if mode not in valid:
         raise ValueError(
             f"binarize={binarize!r} is not available for 'binarized_mnist': "
@@ -734,7 +598,9 @@ def load(name_or_path, binarize=None, data_dir=None, seed=0):
             "draw). Use binarize=None or 'static' for it, or load 'mnist' "
             f"with binarize={binarize!r}."
         )
-    seed = _check_seed(seed)
+    seed = checks.check_seed(
+        seed, why="numpy's RandomState range; static mode also uses seed + 1"
+    )
 
     if name == "binarized_mnist":
         splits = load_binarized_mnist_splits(data_dir)
@@ -744,214 +610,10 @@ def load(name_or_path, binarize=None, data_dir=None, seed=0):
     else:
         arrays, source = _load_named_raw(name, data_dir)
     (x_train, y_train), (x_test, y_test) = _prepare_splits(arrays, source)
-
-    if mode != "none":
-        _check_probabilities(x_train, f"x_train from {source}", mode)
-        _check_probabilities(x_test, f"x_test from {source}", mode)
-    if mode == "dynamic":
-        x_test = binarize_once(x_test, seed)
-    elif mode == "static":
-        x_test = binarize_once(x_test, seed)
-        x_train = binarize_once(x_train, seed + 1)
-    elif mode == "threshold":
-        x_train = (x_train > 0.5).astype(np.float32)
-        x_test = (x_test > 0.5).astype(np.float32)
+    x_train, x_test = protocols.apply_protocol(
+        x_train, x_test, mode, seed, source
+    )
     return (x_train, y_train), (x_test, y_test)
-
-
-def _bernoulli_batch(x_batch, seed_pair):
-    """x_batch -> 0/1 draws, one stateless uniform per pixel."""
-    uniform = tf.random.stateless_uniform(
-        tf.shape(x_batch), seed=seed_pair, dtype=x_batch.dtype
-    )
-    return tf.cast(uniform < x_batch, x_batch.dtype)
-
-
-def index_batches(n, batch_size, drop_remainder):
-    """Returns a function: an index order (n,) -> a dataset of its batches.
-
-    Each batch is a slice of the order, cut by one reshape rather than by
-    `Dataset.batch` over n scalar elements. Shared by `make_dataset` and
-    `keras_vae.resume.make_step_dataset`.
-    """
-    full = n // batch_size
-
-    def split(perm):
-        head = tf.data.Dataset.from_tensor_slices(
-            tf.reshape(perm[: full * batch_size], (full, batch_size))
-        )
-        if drop_remainder or n % batch_size == 0:
-            return head
-        return head.concatenate(
-            tf.data.Dataset.from_tensors(perm[full * batch_size:])
-        )
-
-    return split
-
-
-def _batches(x, batch_size, shuffle, seed, drop_remainder, repeat):
-    """Batches of x, reshuffled each epoch, gathered by index.
-
-    The images stay in one tensor; each epoch draws one permutation of the
-    indices (a single op) and every batch is one gather. An element-wise
-    `Dataset.shuffle` over the whole set would copy every image through a
-    buffer as large as the data set at the start of each epoch, on the same
-    cores the train step needs.
-    """
-    n = len(x)
-    if shuffle:
-        # A fresh (2,) seed per epoch: each new iterator re-randomizes, and
-        # with repeat=True each repetition takes the next seed.
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).batch(2)
-        if not repeat:
-            seeds = seeds.take(1)
-        perms = seeds.map(
-            lambda s: tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=s
-            )
-        )
-    else:
-        perms = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
-        if repeat:
-            perms = perms.repeat()
-    indices = perms.flat_map(index_batches(n, batch_size, drop_remainder))
-    images = tf.data.Dataset.from_tensors(x).repeat()
-
-    def gather(i, data):
-        # A free batch dimension, as Dataset.batch gives: one trace of the
-        # train step serves the last, smaller batch too.
-        i = tf.compat.v1.placeholder_with_default(i, shape=[None])
-        return tf.gather(data, i)
-
-    dataset = tf.data.Dataset.zip((indices, images)).map(
-        gather,
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-    )
-    if repeat:
-        return dataset
-    # flat_map hides the length; Keras needs it to end an epoch cleanly.
-    batches = n // batch_size + (0 if drop_remainder or n % batch_size == 0
-                                 else 1)
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
-
-
-def make_dataset(
-    x,
-    batch_size=100,
-    binarize=None,
-    shuffle=True,
-    seed=None,
-    drop_remainder=False,
-    repeat=False,
-):
-    """Builds the tf.data pipeline of images that `VAE.fit` consumes.
-
-    Elements are float32 batches of x only (a VAE needs no targets). With
-    `binarize="dynamic"` every batch is replaced by x ~ Bernoulli(pixel)
-    inside the tf.data graph, and each new pass over the dataset draws anew
-    (Burda et al. 2016's dynamic binarization): the per-batch seeds come
-    from `tf.data.Dataset.random(..., rerandomize_each_iteration=True)`
-    zipped with the batches and feed `tf.random.stateless_uniform`. (A
-    stateful random op with a fixed seed inside `map` would repeat the same
-    draws at every epoch.) With `repeat=True` the seed stream simply
-    continues from epoch to epoch.
-
-    Args:
-        x: array-like (N, ...) of images, e.g. `x_train` from `load`.
-            uint8 is divided by 255 as in `load`; other types are cast to
-            float32. With binarize="dynamic" the values must lie in [0, 1].
-        batch_size: int > 0, default 100.
-        binarize: None or "none" (batches as given), or "dynamic". Static
-            and threshold binarization are one-off transforms: use `load`
-            or `binarize_once` for them.
-        shuffle: bool, default True. Shuffles the whole set, anew each epoch.
-        seed: int or None. Seed of the shuffle and of the binarization
-            draws; with an int the sequence of epochs is reproducible.
-        drop_remainder: bool, default False. Drop the last smaller batch.
-        repeat: bool, default False. Repeat forever (then pass
-            `steps_per_epoch` to fit).
-
-    Returns:
-        `tf.data.Dataset` of float32 tensors (batch, ...), prefetched.
-
-    Raises:
-        ValueError: bad batch_size, binarize or seed, empty x, x given as an
-            (x, y) tuple, non-finite x, or values outside [0, 1] with
-            binarize="dynamic".
-
-    Example:
-        >>> (x_train, _), _ = load("mnist", binarize="dynamic")
-        >>> ds = make_dataset(x_train, batch_size=100, binarize="dynamic")
-        >>> vae.fit(ds, epochs=10)  # a fresh binarization every epoch
-    """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size <= 0
-    ):
-        raise ValueError(
-            "`batch_size` must be an int > 0. "
-            f"Received: batch_size={batch_size!r}"
-        )
-    mode = _check_binarize(
-        binarize,
-        valid=("none", "dynamic"),
-        hint=(
-            "make_dataset only re-binarizes on the fly ('dynamic'); static "
-            "and threshold binarization are one-off transforms done by "
-            "load(..., binarize=...) or binarize_once."
-        ),
-    )
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-    ):
-        raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
-    if isinstance(x, tuple):
-        raise ValueError(
-            "make_dataset takes the images only (a VAE has no targets). "
-            f"Received a tuple of length {len(x)}; pass x_train, not "
-            "(x_train, y_train)."
-        )
-    x = np.asarray(x)
-    if x.dtype == np.uint8 and x.size:
-        x = _uint8_to_float32(x)  # the same scaling as `load`
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
-        raise ValueError(
-            f"make_dataset needs at least one example. Received x with "
-            f"shape {x.shape}."
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
-            "clean the data before building the dataset."
-        )
-    if mode == "dynamic":
-        _check_probabilities(x, "x", mode)
-
-    dataset = _batches(x, int(batch_size), shuffle, seed, drop_remainder,
-                       repeat)
-    if mode == "dynamic":
-        # One (2,) int64 seed per batch; a new iterator gets new seeds.
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            _bernoulli_batch, num_parallel_calls=tf.data.AUTOTUNE
-        )
-    options = tf.data.Options()
-    # The images are one constant of the input graph: tf.data's default
-    # graph rewrites would serialize it (the whole data set) again for every
-    # new iterator, i.e. every epoch. Keras turns them off for numpy input
-    # for the same reason.
-    options.experimental_optimization.apply_default_optimizations = False
-    # Under tf.distribute, each worker takes its share of every batch.
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def describe_protocol(name, binarize=None, seed=0):
@@ -978,7 +640,7 @@ def describe_protocol(name, binarize=None, seed=0):
         >>> describe_protocol("mnist", None)
         'MNIST, continuous pixels in [0, 1]'
     """
-    mode = _check_binarize(binarize)
+    mode = protocols.check_binarize(binarize)
     canonical = None
     if isinstance(name, str):
         key = name.strip().lower().replace("-", "_")

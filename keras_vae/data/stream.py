@@ -1,11 +1,25 @@
-"""A training data stream that a resumed run can re-enter at any step.
+"""The training streams: batches of examples, in-graph or through tf.data.
 
-For a run killed and restarted to end with the same weights as one that
-was not, every random choice must be a function of where training is, not
-of how it got there. The model side is covered by the backup (weights,
-optimizer state with the step counter, the `Sampling` layer's seed state;
-see `keras_vae.callbacks.BackupAndRestore`). The data side is this module:
-the batch of global step g is a pure function of (seed, g),
+- `make_dataset`: the `tf.data` pipeline of batches a script gives
+  `VAE.fit`, reshuffled every epoch, with dynamic binarization drawn inside
+  the graph.
+- `make_step_dataset` and `GraphStream`: streams whose batch g is a pure
+  function of (seed, g), so that a run killed and restarted resumes
+  exactly; `GraphStream` computes the batches inside the train function
+  (no iterator op per step), `make_step_dataset` through `tf.data` (which
+  a `tf.distribute` strategy splits over replicas). `training_stream`
+  picks one for a model.
+
+Every stream converts and checks its array by the one rule of
+`keras_vae.data.checks` and draws dynamic binarization with
+`keras_vae.data.protocols.bernoulli_draw`.
+
+Exact resume. For a run killed and restarted to end with the same weights
+as one that was not, every random choice must be a function of where
+training is, not of how it got there. The model side is covered by the
+backup (weights, optimizer state with the step counter, the `Sampling`
+layer's seed state; see `keras_vae.callbacks.BackupAndRestore`). The data
+side is the step-indexed streams: the batch of global step g is
 
     epoch e = g // steps_per_epoch,  batch b = g % steps_per_epoch
     order of epoch e     = a permutation drawn from (seed, e)
@@ -25,27 +39,15 @@ not know.
             steps_per_epoch=steps_per_epoch(len(x_train), 100))
 """
 
-import numbers
-
-import numpy as np
 import tensorflow as tf
 
-from keras_vae import datasets
-
-_SHUFFLE_STREAM = 1  # fold-in tags keep the two uses of the seed apart
-_BINARIZE_STREAM = 2
-
+from keras_vae.data import checks
+from keras_vae.data import protocols
 
 def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
     """Number of batches in one pass over `num_examples` examples."""
-    for name, value in (("num_examples", num_examples),
-                        ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(
-            value, numbers.Integral
-        ) or value < 1:
-            raise ValueError(
-                f"`{name}` must be an int >= 1. Received: {name}={value!r}"
-            )
+    checks.check_int(num_examples, "num_examples")
+    checks.check_int(batch_size, "batch_size")
     if drop_remainder:
         if num_examples < batch_size:
             raise ValueError(
@@ -56,50 +58,184 @@ def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
     return -(-num_examples // batch_size)
 
 
+def index_batches(n, batch_size, drop_remainder):
+    """Returns a function: an index order (n,) -> a dataset of its batches.
+
+    Each batch is a slice of the order, cut by one reshape rather than by
+    `Dataset.batch` over n scalar elements. Shared by `make_dataset` and
+    `make_step_dataset`.
+    """
+    full = n // batch_size
+
+    def split(perm):
+        head = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(perm[: full * batch_size], (full, batch_size))
+        )
+        if drop_remainder or n % batch_size == 0:
+            return head
+        return head.concatenate(
+            tf.data.Dataset.from_tensors(perm[full * batch_size:])
+        )
+
+    return split
+
+
+def _batches(x, batch_size, shuffle, seed, drop_remainder, repeat):
+    """Batches of x, reshuffled each epoch, gathered by index.
+
+    The images stay in one tensor; each epoch draws one permutation of the
+    indices (a single op) and every batch is one gather. An element-wise
+    `Dataset.shuffle` over the whole set would copy every image through a
+    buffer as large as the data set at the start of each epoch, on the same
+    cores the train step needs.
+    """
+    n = len(x)
+    if shuffle:
+        # A fresh (2,) seed per epoch: each new iterator re-randomizes, and
+        # with repeat=True each repetition takes the next seed.
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        if not repeat:
+            seeds = seeds.take(1)
+        perms = seeds.map(
+            lambda s: tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=s
+            )
+        )
+    else:
+        perms = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
+        if repeat:
+            perms = perms.repeat()
+    indices = perms.flat_map(index_batches(n, batch_size, drop_remainder))
+    images = tf.data.Dataset.from_tensors(x).repeat()
+
+    def gather(i, data):
+        # A free batch dimension, as Dataset.batch gives: one trace of the
+        # train step serves the last, smaller batch too.
+        i = tf.compat.v1.placeholder_with_default(i, shape=[None])
+        return tf.gather(data, i)
+
+    dataset = tf.data.Dataset.zip((indices, images)).map(
+        gather,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+    if repeat:
+        return dataset
+    # flat_map hides the length; Keras needs it to end an epoch cleanly.
+    batches = n // batch_size + (0 if drop_remainder or n % batch_size == 0
+                                 else 1)
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def make_dataset(
+    x,
+    batch_size=100,
+    binarize=None,
+    shuffle=True,
+    seed=None,
+    drop_remainder=False,
+    repeat=False,
+):
+    """Builds the tf.data pipeline of images that `VAE.fit` consumes.
+
+    Elements are float32 batches of x only (a VAE needs no targets). With
+    `binarize="dynamic"` every batch is replaced by x ~ Bernoulli(pixel)
+    inside the tf.data graph, and each new pass over the dataset draws anew
+    (Burda et al. 2016's dynamic binarization): the per-batch seeds come
+    from `tf.data.Dataset.random(..., rerandomize_each_iteration=True)`
+    zipped with the batches and feed `tf.random.stateless_uniform`. (A
+    stateful random op with a fixed seed inside `map` would repeat the same
+    draws at every epoch.) With `repeat=True` the seed stream simply
+    continues from epoch to epoch.
+
+    Args:
+        x: array-like (N, ...) of images, e.g. `x_train` from `load`.
+            Converted by the one rule of `keras_vae.data.checks` (uint8
+            / 255, as `load` does). With binarize="dynamic" the values must
+            lie in [0, 1].
+        batch_size: int > 0, default 100.
+        binarize: None or "none" (batches as given), or "dynamic". Static
+            and threshold binarization are one-off transforms: use `load`
+            or `binarize_once` for them.
+        shuffle: bool, default True. Shuffles the whole set, anew each epoch.
+        seed: int or None. Seed of the shuffle and of the binarization
+            draws; with an int the sequence of epochs is reproducible.
+        drop_remainder: bool, default False. Drop the last smaller batch.
+        repeat: bool, default False. Repeat forever (then pass
+            `steps_per_epoch` to fit).
+
+    Returns:
+        `tf.data.Dataset` of float32 tensors (batch, ...), prefetched.
+
+    Raises:
+        ValueError: bad batch_size, binarize or seed, empty x, x given as an
+            (x, y) tuple, non-finite x, or values outside [0, 1] with
+            binarize="dynamic".
+
+    Example:
+        >>> (x_train, _), _ = load("mnist", binarize="dynamic")
+        >>> ds = make_dataset(x_train, batch_size=100, binarize="dynamic")
+        >>> vae.fit(ds, epochs=10)  # a fresh binarization every epoch
+    """
+    batch_size = checks.check_int(batch_size, "batch_size")
+    mode = protocols.check_binarize(
+        binarize,
+        valid=("none", "dynamic"),
+        hint=(
+            "make_dataset only re-binarizes on the fly ('dynamic'); static "
+            "and threshold binarization are one-off transforms done by "
+            "load(..., binarize=...) or binarize_once."
+        ),
+    )
+    if seed is not None:
+        checks.check_seed(seed, high=2**63, why="tf.data's int64 seeds")
+    checks.check_examples_only(x, "make_dataset")
+    x = checks.to_float32(x, "x", consumer="make_dataset")
+    if mode == "dynamic":
+        checks.check_probabilities(x, "x", mode)
+
+    dataset = _batches(x, batch_size, shuffle, seed, drop_remainder, repeat)
+    if mode == "dynamic":
+        # One (2,) int64 seed per batch; a new iterator gets new seeds.
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            protocols.bernoulli_draw, num_parallel_calls=tf.data.AUTOTUNE
+        )
+    options = tf.data.Options()
+    # The images are one constant of the input graph: tf.data's default
+    # graph rewrites would serialize it (the whole data set) again for every
+    # new iterator, i.e. every epoch. Keras turns them off for numpy input
+    # for the same reason.
+    options.experimental_optimization.apply_default_optimizations = False
+    # Under tf.distribute, each worker takes its share of every batch.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+_SHUFFLE_STREAM = 1  # fold-in tags keep the two uses of the seed apart
+_BINARIZE_STREAM = 2
+
+
 def _check_stream_args(x, binarize, seed, start_step, what):
     """The checks `make_step_dataset` and `GraphStream` share; returns x as
-    a float32 numpy array."""
-    if binarize not in (None, "none", "dynamic"):
-        raise ValueError(
-            f"Unknown binarize mode {binarize!r} for the training stream. "
-            "Expected None or 'dynamic' (static and threshold binarization "
-            "are done once, by keras_vae.datasets.load)."
-        )
-    if isinstance(seed, bool) or not isinstance(
-        seed, numbers.Integral
-    ) or not 0 <= seed < 2**31:
-        raise ValueError(
-            f"`seed` must be an int in [0, 2**31 - 1]. Received: seed={seed!r}"
-        )
-    if isinstance(start_step, bool) or not isinstance(
-        start_step, numbers.Integral
-    ) or start_step < 0:
-        raise ValueError(
-            "`start_step` must be an int >= 0. Received: "
-            f"start_step={start_step!r}"
-        )
-    if isinstance(x, tuple):
-        raise ValueError(
-            f"{what} takes the examples only (a VAE has no "
-            f"targets). Received a tuple of length {len(x)}."
-        )
-    x = np.asarray(x, dtype="float32")
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ValueError(
-            f"{what} needs at least one example. Received x of "
-            f"shape {x.shape}."
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"x has {int(np.sum(~np.isfinite(x)))} NaN or infinite values; "
-            "clean the data first."
-        )
-    if binarize == "dynamic" and (x.min() < 0.0 or x.max() > 1.0):
-        raise ValueError(
-            "binarize='dynamic' treats values as probabilities, so they must "
-            f"lie in [0, 1]; x has values in [{x.min():g}, {x.max():g}]."
-        )
-    return x
+    a float32 numpy array and the binarize mode ("none" or "dynamic")."""
+    mode = protocols.check_binarize(
+        binarize, valid=("none", "dynamic"),
+        hint=("static and threshold binarization are done once, by "
+              "keras_vae.datasets.load."),
+    )
+    checks.check_seed(seed, high=2**31, why="TensorFlow's int32 seeds")
+    checks.check_int(start_step, "start_step", minimum=0)
+    checks.check_examples_only(x, what)
+    x = checks.to_float32(x, "x", consumer=what)
+    if mode == "dynamic":
+        checks.check_probabilities(x, "x", mode)
+    return x, mode
 
 
 def _stream_keys(seed):
@@ -121,11 +257,9 @@ def _epoch_order(n, shuffle, shuffle_key, epoch):
 
 def _binarized(batch, binarize_key, step):
     """x ~ Bernoulli(batch), drawn from (seed, global step)."""
-    uniform = tf.random.stateless_uniform(
-        tf.shape(batch),
-        seed=tf.random.experimental.stateless_fold_in(binarize_key, step),
+    return protocols.bernoulli_draw(
+        batch, tf.random.experimental.stateless_fold_in(binarize_key, step)
     )
-    return tf.cast(uniform < batch, batch.dtype)
 
 
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
@@ -157,7 +291,8 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
         ValueError: bad batch_size, binarize, seed or start_step, empty or
             non-finite x, values outside [0, 1] with binarize="dynamic".
     """
-    x = _check_stream_args(x, binarize, seed, start_step, "make_step_dataset")
+    x, binarize = _check_stream_args(x, binarize, seed, start_step,
+                                     "make_step_dataset")
     n = int(x.shape[0])
     steps = steps_per_epoch(n, batch_size, drop_remainder)
     start_epoch, start_batch = divmod(int(start_step), steps)
@@ -167,7 +302,7 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
     def epoch_indices(epoch):
         # epoch: int64 scalar -> dataset of (global step, example indices).
         order = _epoch_order(n, shuffle, shuffle_key, epoch)
-        batches = datasets.index_batches(n, batch_size, drop_remainder)(order)
+        batches = index_batches(n, batch_size, drop_remainder)(order)
         return batches.enumerate().map(
             lambda b, idx: (epoch * steps + b, idx)
         )
@@ -226,7 +361,8 @@ class GraphStream:
 
     def __init__(self, x, batch_size=100, binarize=None, shuffle=True,
                  seed=0, start_step=0, drop_remainder=False):
-        x = _check_stream_args(x, binarize, seed, start_step, "GraphStream")
+        x, binarize = _check_stream_args(x, binarize, seed, start_step,
+                                         "GraphStream")
         self.n = int(x.shape[0])
         self.batch_size = int(batch_size)
         self.steps_per_epoch = steps_per_epoch(
