@@ -15,6 +15,12 @@ Bernoulli cross-entropy), batch 100, Adam(1e-3) and number of steps:
                thread pools with `kv.threads.configure("auto", arch)` (one
                thread per op for the MLP on a CPU with <= 4 cores; see
                keras_vae/threads.py); `--cpu-threads tf` turns that off.
+- keras_vae_script  keras_vae as a script uses it: `kv.build_mlp_vae` /
+               `kv.build_conv_vae`, `compile(optimizer=keras.optimizers.
+               Adam(1e-3))` and `fit(x, batch_size=100)` on the numpy array,
+               every other setting at its default (no thread-pool call, no
+               stream, no FusedAdam; `--steps-per-execution` is ignored: the
+               VAE's default "auto" applies).
 - plain_keras  baseline (a), benchmarks/baselines/plain_keras_vae.py: the
                keras.io way (custom train_step with a GradientTape, fit on a
                numpy array), with TensorFlow's default thread pools.
@@ -54,7 +60,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import _common  # noqa: E402
 
-IMPLS = ("keras_vae", "plain_keras", "pythae")
+IMPLS = ("keras_vae", "keras_vae_script", "plain_keras", "pythae")
 OPTIONAL_IMPLS = ("plain_keras_threads",)
 ARCHS = ("mlp", "conv")
 LATENT_DIM = {"mlp": 50, "conv": 2}
@@ -121,6 +127,52 @@ def keras_vae_worker(args):
     _common.emit(result)
 
 
+def keras_vae_script_worker(args):
+    """keras_vae the way a user's script calls it: defaults only."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    try:
+        import keras_vae as kv
+    except Exception as e:  # the harness reports it and goes on
+        _common.emit({"impl": "keras_vae_script", "arch": args.arch,
+                      "error": f"import keras_vae failed: {type(e).__name__}: {e}"})
+        return
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from _keras_timing import build_keras_vae, timed_fit
+
+    bs = args.batch_size
+    x = _common.load_mnist_grey(args.data).reshape(-1, 28, 28, 1)
+    x = x[: args.steps * bs]
+    keras.utils.set_random_seed(args.seed)
+    model = build_keras_vae(args.arch, args.seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    # The warm-up is a first epoch on the same array (a user's first
+    # epoch holds the trace); the timed epoch is the second.
+    result = timed_fit(model,
+                       warmup_fit=dict(x=x, batch_size=bs, epochs=1),
+                       timed_fit_kwargs=dict(x=x, batch_size=bs, epochs=1),
+                       steps=args.steps, batch_size=bs)
+    result.update(
+        impl="keras_vae_script", arch=args.arch,
+        latent_dim=LATENT_DIM[args.arch], batch_size=bs,
+        steps_per_execution=int(model.steps_per_execution),
+        cpu_threads={
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        },
+        num_params=int(model.count_params()),
+        peak_rss_mib=_common.peak_rss_mib(),
+        versions={"keras_vae": getattr(kv, "__version__", "?"),
+                  "tensorflow": tf.__version__, "keras": keras.__version__,
+                  "numpy": np.__version__},
+    )
+    _common.emit(result)
+
+
 # --------------------------------------------------------------------------
 # Harness.
 
@@ -133,6 +185,9 @@ def command_for(impl, arch, args, spe):
     if impl == "keras_vae":
         cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", "keras_vae",
                *common, "--steps-per-execution", str(spe), "--cpu-threads", args.cpu_threads]
+    elif impl == "keras_vae_script":
+        cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker",
+               "keras_vae_script", *common]
     elif impl in ("plain_keras", "plain_keras_threads"):
         cmd = [sys.executable, str(BENCH_DIR / "baselines" / "plain_keras_vae.py"),
                *common, "--steps-per-execution", str(spe)]
@@ -141,7 +196,9 @@ def command_for(impl, arch, args, spe):
                "train", *common]
     else:
         raise ValueError(f"Unknown impl {impl!r}. Expected one of {list(IMPLS)}.")
-    if args.warmup_steps and impl != "pythae":
+    if impl == "keras_vae_script":
+        pass  # its warm-up is a first epoch on the same array
+    elif args.warmup_steps and impl != "pythae":
         cmd += ["--warmup-steps", str(args.warmup_steps)]
     elif impl == "pythae":
         cmd += ["--warmup-steps", str(args.warmup_steps or 50)]
@@ -250,9 +307,12 @@ def main(argv=None):
     parser.add_argument("--plain-threads", default=None, metavar="I,J",
                         help="also run the plain Keras baseline with I threads per op and "
                              "J ops at once (row plain_keras_threads)")
-    parser.add_argument("--worker", choices=("keras_vae",), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("keras_vae", "keras_vae_script"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.worker == "keras_vae_script":
+        return keras_vae_script_worker(args)
     if args.worker:
         return keras_vae_worker(args)
 
@@ -283,7 +343,7 @@ def main(argv=None):
     # Rows: (impl, spe); pythae has no steps_per_execution.
     rows = []
     for impl in impls:
-        if impl == "pythae":
+        if impl in ("pythae", "keras_vae_script"):
             rows.append((impl, None))
         else:
             rows += [(impl, spe) for spe in args.steps_per_execution]

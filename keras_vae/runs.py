@@ -289,25 +289,20 @@ def load_data(config):
     return (x_train, y_train), (x_test, y_test)
 
 
-#: steps_per_execution when none is given: 50 measured 16 % faster than 1
-#: for the MNIST MLP on a 2-core CPU (benchmarks/RESULTS.md).
-DEFAULT_STEPS_PER_EXECUTION = 50
-
-
 def _steps_per_execution(config, steps_per_epoch):
     """The steps_per_execution a run compiles with.
 
-    None (automatic) means 50, or 1 when a KL schedule is on: Keras calls
-    batch callbacks once per execution, so a schedule would hold its weight
-    for the whole execution. Whatever was asked for is then cut to
+    None (automatic) is the VAE's "auto", resolved by each `fit`
+    (keras_vae.training.fit): up to 50 steps per call, a divisor of the
+    steps per epoch and of `save_freq`; the KL schedule is set inside the
+    train step, so it holds at every step. An explicit value is cut to
     gcd(value, steps_per_epoch[, save_freq]): executions never straddle an
     epoch or a backup, so a resumed run, which starts at a backup, sees the
-    same execution boundaries (and schedule values) as an uninterrupted one.
+    same execution boundaries as an uninterrupted one.
     """
     spe = config.steps_per_execution
     if spe is None:
-        scheduled = config.warmup_steps or config.cycle_steps
-        spe = 1 if scheduled else DEFAULT_STEPS_PER_EXECUTION
+        return "auto"
     spe = math.gcd(int(spe), int(steps_per_epoch))
     if config.save_freq != "epoch":
         spe = math.gcd(spe, int(config.save_freq))

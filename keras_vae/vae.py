@@ -12,9 +12,9 @@ from keras_vae import objectives
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
 from keras_vae.data import checks as data_checks
-from keras_vae.data import stream as stream_lib
 from keras_vae.sampling import Sampling
 from keras_vae.training import distribute
+from keras_vae.training import fit as fit_lib
 
 OBJECTIVES = ("elbo", "iwae")
 
@@ -415,6 +415,16 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         x = self._unpack(data)
+        schedule = self.__dict__.get("_keras_vae_kl_schedule")
+        if schedule is not None:
+            # The KL schedule of this fit, at this step (set here so that
+            # it holds at every step of an execution).
+            step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations),
+                           tf.int64)
+            self.sampler.kl_weight.assign(tf.cast(
+                schedule.weight_tensor(step, self.beta),
+                self.sampler.kl_weight.dtype,
+            ))
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, training=True)
             loss = terms["loss"]
@@ -439,9 +449,20 @@ class VAE(keras.Model):
         terms = self.compute_terms(x, training=False)
         return self._update_metrics(terms, terms["loss"])
 
-    def compile(self, optimizer="adam", **kwargs):
+    def compile(self, optimizer="adam", steps_per_execution="auto",
+                **kwargs):
         """Configures training. `loss` and `metrics` are not accepted: the
-        VAE's loss is its negative ELBO and its metrics are fixed."""
+        VAE's loss is its negative ELBO and its metrics are fixed.
+
+        Args:
+            optimizer: as in Keras, default "adam".
+            steps_per_execution: "auto" (default) or an int >= 1. "auto"
+                lets each `fit` run as many steps per call of the train
+                function as its callbacks allow (up to 50, a divisor of the
+                steps per epoch; see `keras_vae.training.fit`); an int is
+                used as given, as in Keras.
+            **kwargs: the other arguments of `keras.Model.compile`.
+        """
         for key in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             if kwargs.get(key) is not None:
                 raise ValueError(
@@ -450,7 +471,21 @@ class VAE(keras.Model):
                     f"Received: {key}={kwargs[key]!r}. Choose the likelihood "
                     "with VAE(likelihood=...) instead."
                 )
-        super().compile(optimizer=optimizer, **kwargs)
+        setting = fit_lib.check_steps_per_execution(steps_per_execution)
+        super().compile(
+            optimizer=optimizer,
+            steps_per_execution=1 if setting == "auto" else setting,
+            **kwargs,
+        )
+        self.__dict__["_keras_vae_steps_per_execution"] = setting
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None:
+            config["steps_per_execution"] = self.__dict__.get(
+                "_keras_vae_steps_per_execution", 1
+            )
+        return config
 
     def compile_from_config(self, config):
         # Keras skips this for models that override compile(); the VAE's
@@ -503,120 +538,24 @@ class VAE(keras.Model):
             return self.check_data(x, what)
         return x
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        if kwargs.get("sample_weight") is not None:
-            self._unpack((x, None, kwargs["sample_weight"]))
-        if isinstance(validation_data, (np.ndarray, tf.Tensor)):
-            validation_data = self._check_input(
-                validation_data, "validation_data"
-            )
-        if isinstance(x, stream_lib.GraphStream):
-            return self._fit_graph_stream(
-                x, y, *args, validation_data=validation_data, **kwargs
-            )
-        x = self._check_input(x)
-        return super().fit(
-            x, y, *args, validation_data=validation_data, **kwargs
-        )
-
-    def _fit_graph_stream(self, stream, y=None, *args, **kwargs):
-        """`fit` with batches read by the train function from a
-        `keras_vae.resume.GraphStream` (no iterator op per step)."""
-        if y is not None or args:
-            raise ValueError(
-                "With a GraphStream pass the other fit arguments by name "
-                "(epochs=..., callbacks=...); a VAE takes no targets y."
-            )
-        if kwargs.get("batch_size") is not None:
-            raise ValueError(
-                "The GraphStream sets the batch size "
-                f"({stream.batch_size}); do not pass batch_size to fit."
-            )
-        if stream.element_shape != tuple(self.event_shape):
-            raise ValueError(
-                f"The GraphStream holds examples of shape "
-                f"{stream.element_shape} but the model expects "
-                f"{tuple(self.event_shape)}."
-            )
-        default = tf.distribute.get_strategy()
-        if (self.distribute_strategy is not default
-                or tf.distribute.has_strategy()):
-            raise ValueError(
-                "GraphStream trains on one device. Under a tf.distribute "
-                "strategy pass keras_vae.resume.make_step_dataset(...) "
-                "(the same batches, through tf.data) instead."
-            )
-        steps = kwargs.pop("steps_per_epoch", None) or stream.steps_per_epoch
-        spe = int(self.steps_per_execution)
-        if steps % spe:
-            raise ValueError(
-                f"steps_per_epoch={steps} is not a multiple of the model's "
-                f"steps_per_execution={spe}; with a GraphStream every call "
-                "of the train function runs exactly steps_per_execution "
-                "steps. Compile with a divisor of the steps per epoch."
-            )
-        kwargs.setdefault("shuffle", False)
-        # Keras asks `make_train_function` (its public hook) for the
-        # function to run; while this fit lasts it is the stream's. Keras
-        # iterates the placeholder dataset only to count steps.
-        previous = self.train_function
-        self.__dict__["_keras_vae_active_stream"] = (stream, spe)
-        try:
-            return super().fit(
-                stream.placeholder_dataset(), steps_per_epoch=steps,
-                **kwargs,
-            )
-        finally:
-            self.__dict__["_keras_vae_active_stream"] = None
-            if getattr(self.train_function, "keras_vae_stream", None):
-                self.train_function = previous
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with batches of an array read inside the
+        compiled train function and several steps per execution (see
+        `keras_vae.training.fit`). Takes an array, a `tf.data.Dataset` or
+        a `keras_vae.data.TrainingStream` as x; no targets."""
+        return fit_lib.fit(self, super().fit, *args, **kwargs)
 
     def make_train_function(self, force=False):
         """Keras' hook for the function `fit` runs each execution: Keras'
-        own, or, while `fit` trains on a `GraphStream`, one that reads the
-        batches from the stream inside the graph."""
+        own, or, while `fit` trains on a `TrainingStream`, one that reads
+        the batches from the stream inside the graph."""
         active = self.__dict__.get("_keras_vae_active_stream")
         if active is not None:
-            self.train_function = self._graph_stream_function(*active)
+            self.train_function = fit_lib.stream_train_function(
+                self, *active
+            )
             return self.train_function
         return super().make_train_function(force=force)
-
-    def _graph_stream_function(self, stream, spe):
-        # One traced function per (stream, steps_per_execution), kept so
-        # that a second fit on the same stream does not trace again.
-        cache = self.__dict__.setdefault("_keras_vae_stream_fns", {})
-        jit = bool(self.jit_compile)
-        key = (id(stream), spe, id(self.optimizer), jit)
-        if key in cache and cache[key][0] is stream:
-            return cache[key][1]
-        step = self.train_step
-        if jit:
-            # As Keras does: XLA compiles the step; the batch is read
-            # outside it (a stateless shuffle has no XLA kernel).
-            step = tf.function(step, jit_compile=True, autograph=False)
-
-        @tf.function(autograph=False)
-        def run_steps():
-            logs = step(stream.next_batch())
-            if spe > 1:
-                _, logs = tf.while_loop(
-                    lambda i, _: i < spe - 1,
-                    lambda i, _: (i + 1, step(stream.next_batch())),
-                    (tf.constant(0), logs),
-                )
-            return logs
-
-        def function(iterator):
-            # Keras hands over its iterator; the batches come from the
-            # stream instead.
-            del iterator
-            return run_steps()
-
-        function.keras_vae_stream = stream
-
-        cache.clear()
-        cache[key] = (stream, function)
-        return function
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = self._check_input(x)

@@ -291,100 +291,125 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
         ValueError: bad batch_size, binarize, seed or start_step, empty or
             non-finite x, values outside [0, 1] with binarize="dynamic".
     """
-    x, binarize = _check_stream_args(x, binarize, seed, start_step,
-                                     "make_step_dataset")
-    n = int(x.shape[0])
-    steps = steps_per_epoch(n, batch_size, drop_remainder)
-    start_epoch, start_batch = divmod(int(start_step), steps)
-    shuffle_key, binarize_key = _stream_keys(seed)
-    data = tf.constant(x)
-
-    def epoch_indices(epoch):
-        # epoch: int64 scalar -> dataset of (global step, example indices).
-        order = _epoch_order(n, shuffle, shuffle_key, epoch)
-        batches = index_batches(n, batch_size, drop_remainder)(order)
-        return batches.enumerate().map(
-            lambda b, idx: (epoch * steps + b, idx)
-        )
-
-    def load(step, idx):
-        batch = tf.gather(data, idx)  # (b, ...)
-        if binarize == "dynamic":
-            batch = _binarized(batch, binarize_key, step)
-        return batch
-
-    stream = (
-        tf.data.Dataset.counter(start_epoch)
-        .flat_map(epoch_indices)
-        .skip(start_batch)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    )
-    options = tf.data.Options()
-    options.deterministic = True
-    # Every worker builds the same stream; each takes its share of every
-    # global batch (no file sources to shard by).
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
-    return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return TrainingStream(
+        x, batch_size=batch_size, binarize=binarize, shuffle=shuffle,
+        seed=seed, start_step=start_step, drop_remainder=drop_remainder,
+    ).dataset()
 
 
-class GraphStream:
-    """`make_step_dataset`'s stream, computed inside the train function.
+class TrainingStream:
+    """The training stream: batch g of the examples as a pure function of
+    (seed, g), read in-graph on one device or through `tf.data`.
 
-    The same batches, step for step (batch g is a pure function of
-    (seed, g), by the same stateless ops), but read from a tensor in memory
-    by the compiled train function itself instead of through a `tf.data`
-    iterator. Fetching from an iterator is an op that must wait for the
-    previous step's updates and hand over to tf.data's threads; on the
-    2-core CPU that cost ~0.35 ms per step of the MNIST MLP, whose step
-    takes ~1.2 ms without it (600 steps in one loop: 0.89 s from an
-    iterator, 0.69 s from a tensor in memory). Give it to `VAE.fit` in
-    place of a dataset:
+    One object, fed from an array, gives the same batches step for step
+    in both forms (by the same stateless ops):
 
-        stream = GraphStream(x_train, 100, binarize="dynamic", seed=0,
-                             start_step=backup.resume_step())
+    - in-graph (`batch(step)`, `next_batch()`): the compiled train function
+      reads its batch from a tensor in memory. Fetching from a `tf.data`
+      iterator is an op that must wait for the previous step's updates and
+      hand over to tf.data's threads; on the 2-core CPU of
+      benchmarks/RESULTS.md that cost ~0.35 ms of a ~1.2 ms MNIST MLP step.
+      `VAE.fit` trains this way on arrays and on a stream given to it;
+    - `dataset()`: the same batches through `tf.data`, which a
+      `tf.distribute` strategy splits over its replicas.
+
+    Give it to `VAE.fit` in place of a dataset:
+
+        stream = TrainingStream(x_train, 100, binarize="dynamic", seed=0,
+                                start_step=backup.resume_step())
         vae.fit(stream, epochs=10, callbacks=[backup])
 
     The stream keeps its position in a step counter (a variable, not saved
-    with the model: pass `start_step` to resume) and the current epoch's
-    order, drawn once per epoch. It needs the whole data set in memory and
-    one device (no `tf.distribute` strategy). The images are one tensor on
-    TensorFlow's default device, the GPU when there is one, so that no step
-    would copy a batch from the host (not measured: no GPU was available to
-    this project). With `jit_compile=True` XLA compiles each step and the
-    batch is read outside it. `training_stream` picks this class or
-    `make_step_dataset` for a model.
+    with the model: pass `start_step` to resume; `VAE.fit` on arrays
+    follows the optimizer's step count instead) and the current epoch's
+    order, drawn once per epoch. The in-graph form needs the whole data set
+    in memory and one device. The images are one tensor on TensorFlow's
+    default device, the GPU when there is one, so that no step copies a
+    batch from the host. With `jit_compile=True` XLA compiles each step and
+    the batch is read outside it.
 
-    Args: as `make_step_dataset`.
+    Args:
+        x: array (N, ...) of examples, converted by the one rule of
+            `keras_vae.data.checks` (uint8 / 255); grey values in [0, 1]
+            for binarize="dynamic".
+        batch_size: int >= 1, default 100. The global batch size: under a
+            `tf.distribute` strategy each global batch is split over the
+            replicas.
+        binarize: None (examples as given) or "dynamic": a fresh
+            x ~ Bernoulli(pixel) draw for every batch (Burda et al. 2016's
+            protocol), from (seed, g).
+        shuffle: bool, default True. A new order every epoch, from
+            (seed, epoch); False keeps the order of x.
+        seed: int in [0, 2**31 - 1], default 0.
+        start_step: int >= 0, default 0. The first global step the stream
+            yields; pass `BackupAndRestore.resume_step()` to resume.
+        drop_remainder: bool, default False. Drop the smaller last batch
+            of every epoch.
+
+    Raises:
+        ValueError: bad batch_size, binarize, seed or start_step, empty or
+            non-finite x, values outside [0, 1] with binarize="dynamic".
+
+    Example:
+        >>> stream = TrainingStream(np.zeros((10, 3)), batch_size=4,
+        ...                         shuffle=False)
+        >>> stream.steps_per_epoch, tuple(stream.batch(2).shape)
+        (3, (2, 3))
     """
 
     def __init__(self, x, batch_size=100, binarize=None, shuffle=True,
                  seed=0, start_step=0, drop_remainder=False):
         x, binarize = _check_stream_args(x, binarize, seed, start_step,
-                                         "GraphStream")
+                                         type(self).__name__)
         self.n = int(x.shape[0])
-        self.batch_size = int(batch_size)
+        self.batch_size = checks.check_int(batch_size, "batch_size")
+        self.drop_remainder = bool(drop_remainder)
         self.steps_per_epoch = steps_per_epoch(
-            self.n, batch_size, drop_remainder
+            self.n, self.batch_size, self.drop_remainder
         )
         self.binarize = binarize if binarize == "dynamic" else None
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
+        self.start_step = int(start_step)
         self.element_shape = tuple(x.shape[1:])
-        self._data = tf.constant(x)
-        self._shuffle_key, self._binarize_key = _stream_keys(self.seed)
-        self._step = tf.Variable(int(start_step), dtype=tf.int64,
-                                 trainable=False, name="stream_step")
-        self._order = tf.Variable(tf.range(self.n, dtype=tf.int64),
-                                  trainable=False, name="stream_order")
-        self._order_epoch = tf.Variable(-1, dtype=tf.int64,
-                                        trainable=False, name="stream_epoch")
+        with tf.init_scope():
+            # A variable, so that `assign_examples` gives the same traced
+            # train function new examples of the same shape.
+            self._data = tf.Variable(x, trainable=False,
+                                     name="stream_examples")
+            self._shuffle_key, self._binarize_key = _stream_keys(self.seed)
+            self._step = tf.Variable(self.start_step, dtype=tf.int64,
+                                     trainable=False, name="stream_step")
+            self._order = tf.Variable(tf.range(self.n, dtype=tf.int64),
+                                      trainable=False, name="stream_order")
+            self._order_epoch = tf.Variable(-1, dtype=tf.int64,
+                                            trainable=False,
+                                            name="stream_epoch")
 
     @property
     def step(self):
-        """The global step of the next batch."""
+        """The global step of the next batch `next_batch` returns."""
         return int(self._step.numpy())
+
+    def seek(self, step):
+        """Moves the stream to global step `step` (an int >= 0)."""
+        self._step.assign(checks.check_int(step, "step", minimum=0))
+
+    def examples(self):
+        """The examples (N, ...) as float32 numpy, for checks."""
+        return self._data.numpy()
+
+    def assign_examples(self, x):
+        """Replaces the examples by `x`, an array of the same shape, checked
+        as in the constructor; the stream's seed and position stay."""
+        x, _ = _check_stream_args(x, self.binarize, self.seed, 0,
+                                  type(self).__name__)
+        if x.shape != tuple(self._data.shape):
+            raise ValueError(
+                f"assign_examples needs examples of shape "
+                f"{tuple(self._data.shape)}; received {x.shape}."
+            )
+        self._data.assign(x)
 
     def _epoch_order(self, epoch):
         # The order is drawn once per epoch and kept in a variable.
@@ -402,6 +427,9 @@ class GraphStream:
         return tf.cond(tf.equal(epoch, self._order_epoch),
                        self._order.read_value, draw)
 
+    def _full_batches(self):
+        return self.n % self.batch_size == 0 or self.drop_remainder
+
     def batch(self, step):
         """Batch number `step` (int64 scalar tensor) of the stream."""
         step = tf.convert_to_tensor(step, tf.int64)
@@ -412,9 +440,7 @@ class GraphStream:
         size = tf.minimum(tf.cast(self.batch_size, tf.int64),
                           self.n - start)
         batch = tf.gather(self._data, order[start:start + size])
-        if self.n % self.batch_size == 0 or self.steps_per_epoch == (
-            self.n // self.batch_size
-        ):
+        if self._full_batches():
             # Every batch is full: a static batch size lets TensorFlow fold
             # the step's shape arithmetic into constants.
             batch = tf.ensure_shape(
@@ -429,6 +455,49 @@ class GraphStream:
         step = self._step.assign_add(1, read_value=True) - 1
         return self.batch(step)
 
+    def dataset(self, start_step=None):
+        """The same stream through `tf.data`: infinite, from `start_step`
+        (default: the stream's `start_step`); give `fit`
+        `steps_per_epoch=stream.steps_per_epoch`."""
+        start = self.start_step if start_step is None else checks.check_int(
+            start_step, "start_step", minimum=0)
+        n, steps, batch_size = self.n, self.steps_per_epoch, self.batch_size
+        start_epoch, start_batch = divmod(start, steps)
+        shuffle_key, binarize_key = self._shuffle_key, self._binarize_key
+        # A constant: tf.data (and a strategy's copies of the pipeline)
+        # should not capture the variable.
+        data, shuffle = tf.constant(self._data.numpy()), self.shuffle
+        binarize, drop_remainder = self.binarize, self.drop_remainder
+
+        def epoch_indices(epoch):
+            # epoch: int64 scalar -> dataset of (global step, indices).
+            order = _epoch_order(n, shuffle, shuffle_key, epoch)
+            batches = index_batches(n, batch_size, drop_remainder)(order)
+            return batches.enumerate().map(
+                lambda b, idx: (epoch * steps + b, idx)
+            )
+
+        def load(step, idx):
+            batch = tf.gather(data, idx)  # (b, ...)
+            if binarize == "dynamic":
+                batch = _binarized(batch, binarize_key, step)
+            return batch
+
+        stream = (
+            tf.data.Dataset.counter(start_epoch)
+            .flat_map(epoch_indices)
+            .skip(start_batch)
+            .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        )
+        options = tf.data.Options()
+        options.deterministic = True
+        # Every worker builds the same stream; each takes its share of
+        # every global batch (no file sources to shard by).
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+
     def placeholder_dataset(self):
         """What `fit` iterates over while the train function reads the
         stream: one example batch, repeated, never fetched per step."""
@@ -436,19 +505,22 @@ class GraphStream:
         return tf.data.Dataset.from_tensors(first).repeat()
 
 
+#: The name earlier releases gave the in-graph use of the stream.
+GraphStream = TrainingStream
+
+
 def training_stream(model, x, **kwargs):
     """The step-indexed stream `keras-vae train` feeds `model.fit`.
 
-    A `GraphStream` when the model trains on one device (no `tf.distribute`
-    strategy), else `make_step_dataset` (the same batches, through
-    `tf.data`, which a strategy can split over its replicas). kwargs are
-    those of `make_step_dataset`. With the dataset, give `fit`
-    `steps_per_epoch=steps_per_epoch(len(x), batch_size)`; a GraphStream
-    knows its own.
+    The `TrainingStream` itself when the model trains on one device (no
+    `tf.distribute` strategy), else its `dataset()` (the same batches,
+    through `tf.data`, which a strategy can split over its replicas).
+    kwargs are those of `TrainingStream`. With the dataset, give `fit`
+    `steps_per_epoch=steps_per_epoch(len(x), batch_size)`; a stream knows
+    its own.
     """
     default = tf.distribute.get_strategy()
     one_device = (model.distribute_strategy is default
                   and not tf.distribute.has_strategy())
-    if one_device:
-        return GraphStream(x, **kwargs)
-    return make_step_dataset(x, **kwargs)
+    stream = TrainingStream(x, **kwargs)
+    return stream if one_device else stream.dataset()

@@ -244,6 +244,11 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._partial_epoch = epoch
             self._partial_batches = steps - done
 
+    def execution_period(self):
+        """Steps between backups (None: at epoch ends), so that `fit`
+        ends an execution at each (`keras_vae.training.fit`)."""
+        return None if self.save_freq == "epoch" else int(self.save_freq)
+
     # -- Keras hooks -------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._claimed_stop = False

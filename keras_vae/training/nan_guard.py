@@ -84,6 +84,10 @@ class NaNGuard(keras.callbacks.Callback):
         for variable, value in zip(self._variables(), self._saved):
             variable.assign(value)
 
+    def execution_period(self):
+        """Checks the logs of each execution: any steps per execution."""
+        return None
+
     def on_train_begin(self, logs=None):
         self.events = []
         self._rollbacks = 0

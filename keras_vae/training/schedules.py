@@ -13,6 +13,7 @@ stay the true, unweighted values.
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_vae.training._checks import (
     _check_number,
@@ -43,11 +44,14 @@ class KLSchedule(keras.callbacks.Callback):
     """Base class: sets `model.sampler.kl_weight` to `weight_at(step)`.
 
     Subclasses implement `weight_at(step) -> float`, a pure function of the
-    global optimizer step (0 before the first update). The weight is set at
-    the start of every training batch (with `steps_per_execution` > 1, once
-    per execution) and reported as `kl_weight` in the epoch logs, so History
-    and TensorBoard record it when the schedule comes before them in the
-    callback list.
+    global optimizer step (0 before the first update), and may implement
+    `weight_tensor(step, beta)`, the same function as TensorFlow ops. With
+    it (the three schedules here have it) `VAE.fit` sets the weight inside
+    the train step, before every step, so any number of steps per execution
+    works; without it the weight is set at the start of every training
+    batch and `fit` runs one step per execution. Either way the weight is
+    reported as `kl_weight` in the epoch logs, so History and TensorBoard
+    record it when the schedule comes before them in the callback list.
     """
 
     def __init__(self):
@@ -57,6 +61,16 @@ class KLSchedule(keras.callbacks.Callback):
     def weight_at(self, step):
         raise NotImplementedError
 
+    def weight_tensor(self, step, beta):
+        """`weight_at(step)` as TensorFlow ops: step an int64 scalar
+        tensor, beta the model's beta; returns a float64 scalar."""
+        raise NotImplementedError
+
+    @property
+    def in_graph(self):
+        """Whether the schedule has `weight_tensor` (set inside the step)."""
+        return type(self).weight_tensor is not KLSchedule.weight_tensor
+
     def _set(self):
         variable = _kl_weight_variable(self.model)
         step = int(self.model.optimizer.iterations)
@@ -65,6 +79,11 @@ class KLSchedule(keras.callbacks.Callback):
             variable.assign(weight)
             self._last = weight
         return weight
+
+    def execution_period(self):
+        """Any steps per execution when the train step sets the weight
+        itself, else one (`keras_vae.training.fit`)."""
+        return None if self.in_graph else 1
 
     def on_train_begin(self, logs=None):
         self._last = None
@@ -119,6 +138,12 @@ class LinearKLWarmup(KLSchedule):
         fraction = min(max(step, 0) / self.warmup_steps, 1.0)
         return self.start + (self._end() - self.start) * fraction
 
+    def weight_tensor(self, step, beta):
+        end = self.end if self.end is not None else float(beta)
+        step = tf.cast(tf.maximum(step, 0), tf.float64)
+        fraction = tf.minimum(step / self.warmup_steps, 1.0)
+        return self.start + (end - self.start) * fraction
+
     def get_config(self):
         return {"warmup_steps": self.warmup_steps, "start": self.start,
                 "end": self.end}
@@ -172,6 +197,17 @@ class CyclicalKLSchedule(KLSchedule):
         tau = (step % self.cycle_steps) / self.cycle_steps
         return self.start + (end - self.start) * min(tau / self.ratio, 1.0)
 
+    def weight_tensor(self, step, beta):
+        end = self.end if self.end is not None else float(beta)
+        step = tf.maximum(step, 0)
+        tau = tf.cast(step % self.cycle_steps, tf.float64) / self.cycle_steps
+        rising = self.start + (end - self.start) * tf.minimum(
+            tau / self.ratio, 1.0)
+        if self.num_cycles is None:
+            return rising
+        return tf.where(step >= self.num_cycles * self.cycle_steps,
+                        tf.constant(end, tf.float64), rising)
+
     def get_config(self):
         return {"cycle_steps": self.cycle_steps, "ratio": self.ratio,
                 "start": self.start, "end": self.end,
@@ -193,6 +229,9 @@ class ConstantKL(KLSchedule):
 
     def weight_at(self, step):
         return self.beta
+
+    def weight_tensor(self, step, beta):
+        return tf.constant(self.beta, tf.float64)
 
     def get_config(self):
         return {"beta": self.beta}

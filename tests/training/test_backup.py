@@ -194,20 +194,33 @@ def test_keras_vae_train_resumes_to_the_same_model(tmp_path, data_dir):
     assert len(history["loss"]) == 1  # only epoch 2 ran after the resume
 
 
-def test_steps_per_execution_default_and_alignment():
+def test_steps_per_execution_default_and_alignment(tmp_path):
     from keras_vae import runs
 
     def spe(steps_per_epoch=600, **kwargs):
         config = runs.TrainConfig(run_dir="/tmp/unused", **kwargs)
         return runs._steps_per_execution(config, steps_per_epoch)
 
-    assert spe() == 50  # automatic
-    assert spe(warmup_steps=1000) == 1  # a schedule needs every step
-    assert spe(cycle_steps=1000) == 1
+    assert spe() == "auto"  # resolved by each fit, below
+    assert spe(warmup_steps=1000) == "auto"
     assert spe(steps_per_execution=8, warmup_steps=1000) == 8  # as asked
-    assert spe(save_freq=25) == 25  # gcd(50, 600, 25)
-    assert spe(save_freq=7) == 1
-    assert spe(steps_per_epoch=60) == 10  # gcd(50, 60)
+    assert spe(steps_per_execution=50, save_freq=25) == 25  # gcd(50, 600, 25)
+    assert spe(steps_per_execution=50, save_freq=7) == 1
+    assert spe(steps_per_execution=50, steps_per_epoch=60) == 10
+
+    # "auto" with the callbacks keras-vae train uses: the schedule is set
+    # in the train step, the backup every save_freq steps bounds it.
+    from keras_vae.training import fit as fit_lib
+
+    model = kv.build_mlp_vae((6,), 2, hidden_units=(4,), seed=0)
+    model.compile()
+    for save_freq, warmup, expected in [("epoch", 0, 50), ("epoch", 1000, 50),
+                                        (25, 1000, 25), (7, 0, 1)]:
+        run_callbacks, _ = kcb.standard_callbacks(
+            str(tmp_path / "run"), model=model, steps_per_epoch=600,
+            warmup_steps=warmup, save_freq=save_freq)
+        assert fit_lib.steps_per_execution_for(
+            model, 600, run_callbacks) == expected, (save_freq, warmup)
     with pytest.raises(ValueError, match="steps_per_execution"):
         runs.TrainConfig(run_dir="/tmp/unused",
                          steps_per_execution=0).validate()
@@ -217,8 +230,7 @@ def test_steps_per_execution_default_and_alignment():
 @pytest.mark.parametrize("spe, save_freq, stop", [(8, 8, 20), (1, 6, 14)])
 def test_keras_vae_train_resumes_exactly_with_several_steps_per_execution(
         tmp_path, data_dir, spe, save_freq, stop):
-    # 12 steps per epoch and a KL warm-up, whose weight is set once per
-    # execution.
+    # 12 steps per epoch and a KL warm-up (set inside the train step).
     # (8, 8, 20): executions of gcd(8, 12, 8) = 4 steps, which never
     #   straddle an epoch; backups at steps 8 and 16; interrupted after 20.
     # (1, 6, 14): the backup due at step 12 is the last step of an epoch and

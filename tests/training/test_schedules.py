@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_probability as tfp
 
 import keras_vae as kv
@@ -107,3 +108,49 @@ def test_schedule_refuses_the_iwae_objective():
     with pytest.raises(ValueError, match="objective='iwae'"):
         model.fit(binary_data(10), batch_size=10, epochs=1, verbose=0,
                   callbacks=[kcb.LinearKLWarmup(5)])
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [kcb.LinearKLWarmup(70, start=0.1, end=0.9),
+     kcb.LinearKLWarmup(33),
+     kcb.CyclicalKLSchedule(40, ratio=0.3, start=0.05, end=2.0),
+     kcb.CyclicalKLSchedule(25, num_cycles=2),
+     kcb.ConstantKL(0.25)],
+)
+def test_weight_tensor_is_weight_at_in_tensorflow(schedule):
+    # The train step computes the weight with weight_tensor; the oracle is
+    # the Python formula (itself checked by hand above), exactly, in the
+    # float32 the weight variable holds.
+    model = tiny_vae(beta=1.5)
+    schedule.set_model(model)
+    steps = np.arange(0, 200)
+    graph = tf.function(lambda s: schedule.weight_tensor(s, model.beta))
+    got = np.array([graph(tf.constant(s, tf.int64)).numpy() for s in steps])
+    want = np.array([schedule.weight_at(int(s)) for s in steps])
+    np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))
+
+
+def test_a_schedule_holds_at_every_step_of_an_execution():
+    # With 10 steps per execution the weight is still the schedule's at
+    # each step: the loss of step g is recon + w(g) * kl. Oracle: the same
+    # warm-up through its Python weight_at only, which the callback sets
+    # before every batch, so fit runs one step per execution.
+    class PythonWarmup(kcb.LinearKLWarmup):
+        weight_tensor = kcb.KLSchedule.weight_tensor
+
+    x = binary_data(40)
+    runs = []
+    for schedule in (kcb.LinearKLWarmup(15), PythonWarmup(15)):
+        keras.utils.set_random_seed(0)
+        model = tiny_vae()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        model.fit(x, batch_size=4, epochs=2, verbose=0, callbacks=[schedule])
+        runs.append((model.steps_per_execution,
+                     [w.numpy() for w in model.weights],
+                     float(model.sampler.kl_weight.numpy())))
+    (spe_auto, w_auto, k_auto), (spe_one, w_one, k_one) = runs
+    assert (spe_auto, spe_one) == (10, 1)
+    assert k_auto == k_one == 1.0
+    for a, b in zip(w_auto, w_one):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
