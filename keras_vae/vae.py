@@ -15,6 +15,7 @@ from keras_vae.data import checks as data_checks
 from keras_vae.sampling import Sampling
 from keras_vae.training import distribute
 from keras_vae.training import fit as fit_lib
+from keras_vae.training import optimizers as optimizers_lib
 
 OBJECTIVES = ("elbo", "iwae")
 
@@ -450,7 +451,7 @@ class VAE(keras.Model):
         return self._update_metrics(terms, terms["loss"])
 
     def compile(self, optimizer="adam", steps_per_execution="auto",
-                **kwargs):
+                fused_adam=True, **kwargs):
         """Configures training. `loss` and `metrics` are not accepted: the
         VAE's loss is its negative ELBO and its metrics are fixed.
 
@@ -461,6 +462,12 @@ class VAE(keras.Model):
                 function as its callbacks allow (up to 50, a divisor of the
                 steps per epoch; see `keras_vae.training.fit`); an int is
                 used as given, as in Keras.
+            fused_adam: bool, default True. When the optimizer is exactly
+                `keras.optimizers.Adam` (given as an instance or as "adam"),
+                it becomes a `keras_vae.optimizers.FusedAdam` in place: the
+                same object, hyperparameters and slots, with the update as
+                one fused TensorFlow kernel per variable (the same
+                arithmetic up to rounding). False keeps Keras' Adam.
             **kwargs: the other arguments of `keras.Model.compile`.
         """
         for key in ("loss", "metrics", "loss_weights", "weighted_metrics"):
@@ -478,6 +485,14 @@ class VAE(keras.Model):
             **kwargs,
         )
         self.__dict__["_keras_vae_steps_per_execution"] = setting
+        if not isinstance(fused_adam, bool):
+            raise ValueError(
+                f"`fused_adam` must be True or False. Received: "
+                f"fused_adam={fused_adam!r}"
+            )
+        self.__dict__["_keras_vae_fused_adam"] = fused_adam
+        if fused_adam:
+            optimizers_lib.fuse_adam(self.optimizer)
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -485,6 +500,8 @@ class VAE(keras.Model):
             config["steps_per_execution"] = self.__dict__.get(
                 "_keras_vae_steps_per_execution", 1
             )
+            config["fused_adam"] = self.__dict__.get(
+                "_keras_vae_fused_adam", True)
         return config
 
     def compile_from_config(self, config):

@@ -86,7 +86,7 @@ _MIRRORED = _COMMON + textwrap.dedent("""
         with strategy.scope():
             model = kv.build_mlp_vae((6,), 2, hidden_units=(5,), seed=3)
             model.set_weights(init)
-            model.compile(optimizer_class(0.01))
+            model.compile(optimizer_class(0.01), fused_adam=False)
         start = [np.array(v) for v in model.trainable_variables]
         stream = resume.make_step_dataset(x, 16, shuffle=False)
         model.fit(stream, epochs=3, steps_per_epoch=1, verbose=0)

@@ -17,7 +17,8 @@ def _model():
 def _train(optimizer, steps=30, seed=0):
     keras.utils.set_random_seed(seed)
     model = _model()
-    model.compile(optimizer=optimizer)
+    # Keras' own Adam stays itself (the oracle), not fused by compile.
+    model.compile(optimizer=optimizer, fused_adam=False)
     x = (np.random.default_rng(0).random((200, 12)) < 0.3).astype("float32")
     model.fit(x, batch_size=20, epochs=steps // 10, verbose=0)
     return model
@@ -71,3 +72,37 @@ def test_model_with_fused_adam_round_trips(tmp_path):
     assert type(loaded.optimizer).__name__ == "FusedAdam"
     assert loaded.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+
+
+def test_compile_fuses_a_plain_adam_in_place(tmp_path):
+    # What a script does: compile(optimizer=keras.optimizers.Adam(...)).
+    # The optimizer stays the object the user holds, with its settings;
+    # its trajectory is Keras' Adam's (the oracle, fused_adam=False).
+    adam = keras.optimizers.Adam(3e-3, beta_1=0.8)
+    keras.utils.set_random_seed(0)
+    fused = _model()
+    fused.compile(optimizer=adam)
+    assert fused.optimizer is adam and type(adam) is FusedAdam
+    assert adam.get_config()["beta_1"] == 0.8
+    x = (np.random.default_rng(0).random((200, 12)) < 0.3).astype("float32")
+    fused.fit(x, batch_size=20, epochs=3, verbose=0)
+    reference = _train(keras.optimizers.Adam(3e-3, beta_1=0.8))
+    for a, b in zip(reference.get_weights(), fused.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    # "adam" by name too; other optimizers and subclasses are left alone.
+    named = _model()
+    named.compile()
+    assert type(named.optimizer) is FusedAdam
+    sgd = keras.optimizers.SGD(0.1)
+    other = _model()
+    other.compile(optimizer=sgd)
+    assert type(other.optimizer) is keras.optimizers.SGD
+    # The opt-out is kept when the model is saved and loaded.
+    kept = _model()
+    kept.compile(optimizer=keras.optimizers.Adam(1e-3), fused_adam=False)
+    kept.fit(x[:40], batch_size=20, verbose=0)
+    kept.save(tmp_path / "kept.keras")
+    loaded = keras.models.load_model(tmp_path / "kept.keras")
+    assert type(loaded.optimizer) is keras.optimizers.Adam
+    with pytest.raises(ValueError, match="fused_adam"):
+        kept.compile(fused_adam="yes")
