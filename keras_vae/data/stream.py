@@ -264,32 +264,15 @@ def _binarized(batch, binarize_key, step):
 
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
                       start_step=0, drop_remainder=False):
-    """An infinite `tf.data` stream whose batch g depends only on (seed, g).
+    """An infinite `tf.data` stream whose batch g depends only on (seed, g):
+    `TrainingStream(x, ...).dataset()`, the form a `tf.distribute` strategy
+    splits over its replicas.
 
-    Args:
-        x: array (N, ...) of float32 examples (grey pixels in [0, 1] for
-            binarize="dynamic").
-        batch_size: int >= 1, default 100. The global batch size: under a
-            `tf.distribute` strategy each global batch is split over the
-            replicas.
-        binarize: None (examples as given) or "dynamic": a fresh
-            x ~ Bernoulli(pixel) draw for every batch (Burda et al. 2016's
-            protocol), from (seed, g).
-        shuffle: bool, default True. A new order every epoch, from
-            (seed, epoch); False keeps the order of x.
-        seed: int in [0, 2**31 - 1], default 0.
-        start_step: int >= 0, default 0. The first global step the stream
-            yields; pass `BackupAndRestore.resume_step()` to resume.
-        drop_remainder: bool, default False. Drop the smaller last batch
-            of every epoch.
+    Args and raises: as `TrainingStream`.
 
     Returns:
         `tf.data.Dataset` of float32 batches (b, ...), infinite: give `fit`
         `steps_per_epoch=steps_per_epoch(len(x), batch_size)`.
-
-    Raises:
-        ValueError: bad batch_size, binarize, seed or start_step, empty or
-            non-finite x, values outside [0, 1] with binarize="dynamic".
     """
     return TrainingStream(
         x, batch_size=batch_size, binarize=binarize, shuffle=shuffle,
