@@ -19,6 +19,7 @@ BENCH_DIR = pathlib.Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 OUT_DIR = BENCH_DIR / "_out"
 PYTHAE_PYTHON = BENCH_DIR / "_envs" / "pythae" / "bin" / "python"
+FRAMEWORKS_PYTHON = BENCH_DIR / "_envs" / "frameworks" / "bin" / "python"
 
 # One MNIST training epoch at batch 100 is 600 steps; throughput numbers are
 # also given as seconds for such an epoch so that they read like the issue's.

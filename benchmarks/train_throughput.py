@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/train_throughput.py --arch mlp --steps 600 --repeats 2
     .venv/bin/python benchmarks/train_throughput.py --arch all --steps 600 --repeats 3 \
         --steps-per-execution 1 50
+    # the issue's table (a separate env holds PyTorch and JAX):
+    bash benchmarks/setup_frameworks_env.sh
+    .venv/bin/python benchmarks/train_throughput.py --arch mlp --repeats 3 \
+        --impls keras_vae,keras_vae_script,plain_keras,pytorch,pytorch_slices,jax_jit,jax_scan,matmul_floor \
+        --steps-per-execution 50 --plain-steps-per-execution 1
 
 Implementations, same architecture, data (MNIST train, grey values x / 255,
 Bernoulli cross-entropy), batch 100, Adam(1e-3) and number of steps:
@@ -30,6 +35,19 @@ Bernoulli cross-entropy), batch 100, Adam(1e-3) and number of steps:
 - pythae       baseline (b), benchmarks/baselines/pythae_vae.py: Pythae 0.1.2
                on PyTorch 2.13 (CPU) through its BaseTrainer, run in
                benchmarks/_envs/pythae (bash benchmarks/setup_pythae_env.sh).
+- pytorch      baseline (c), benchmarks/baselines/pytorch_vae.py: PyTorch 2.13
+               (CPU), a plain eager loop the way pytorch/examples writes its
+               VAE, batches from a DataLoader over a TensorDataset.
+- pytorch_slices  the same loop fed by slicing a permuted tensor (no
+               DataLoader): the fastest plain PyTorch loop.
+- jax_jit      baseline (d), benchmarks/baselines/jax_vae.py: JAX + optax, the
+               train step under `jax.jit`, called once per batch.
+- jax_scan     the same, one jitted `lax.scan` per epoch.
+               Rows (c) and (d) run in benchmarks/_envs/frameworks
+               (bash benchmarks/setup_frameworks_env.sh).
+- matmul_floor benchmarks/matmul_floor.py (MLP only): the step's 20 matrix
+               products alone, and the profile of the same step written by
+               hand in raw TensorFlow (forward, + backward, + update).
 
 Each run is a fresh subprocess (no shared threads, memory or compiled state),
 the implementations alternate within each repeat (the order rotates from
@@ -60,7 +78,12 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import _common  # noqa: E402
 
-IMPLS = ("keras_vae", "keras_vae_script", "plain_keras", "pythae")
+IMPLS = ("keras_vae", "keras_vae_script", "plain_keras", "pythae",
+         "pytorch", "pytorch_slices", "jax_jit", "jax_scan", "matmul_floor")
+# Rows that run in the frameworks environment (benchmarks/_envs/frameworks).
+FRAMEWORK_IMPLS = ("pytorch", "pytorch_slices", "jax_jit", "jax_scan")
+# Rows with no steps_per_execution of their own.
+SINGLE_ROW_IMPLS = ("pythae", "keras_vae_script", "matmul_floor") + FRAMEWORK_IMPLS
 OPTIONAL_IMPLS = ("plain_keras_threads",)
 ARCHS = ("mlp", "conv")
 LATENT_DIM = {"mlp": 50, "conv": 2}
@@ -194,13 +217,24 @@ def command_for(impl, arch, args, spe):
     elif impl == "pythae":
         cmd = [str(args.pythae_python), str(BENCH_DIR / "baselines" / "pythae_vae.py"),
                "train", *common]
+    elif impl in ("pytorch", "pytorch_slices"):
+        loader = "dataloader" if impl == "pytorch" else "slices"
+        cmd = [str(args.frameworks_python), str(BENCH_DIR / "baselines" / "pytorch_vae.py"),
+               *common, "--loader", loader]
+    elif impl in ("jax_jit", "jax_scan"):
+        cmd = [str(args.frameworks_python), str(BENCH_DIR / "baselines" / "jax_vae.py"),
+               *common, "--mode", impl.split("_")[1]]
+    elif impl == "matmul_floor":
+        cmd = [sys.executable, str(BENCH_DIR / "matmul_floor.py"), "--steps", str(args.steps),
+               "--batch-size", str(args.batch_size)]
+        return cmd
     else:
         raise ValueError(f"Unknown impl {impl!r}. Expected one of {list(IMPLS)}.")
     if impl == "keras_vae_script":
         pass  # its warm-up is a first epoch on the same array
     elif args.warmup_steps and impl != "pythae":
         cmd += ["--warmup-steps", str(args.warmup_steps)]
-    elif impl == "pythae":
+    elif impl == "pythae" or impl in FRAMEWORK_IMPLS:
         cmd += ["--warmup-steps", str(args.warmup_steps or 50)]
     return cmd
 
@@ -284,12 +318,19 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[1],
                         help="Keras steps_per_execution values; each is its own row")
+    parser.add_argument("--plain-steps-per-execution", type=int, nargs="+", default=None,
+                        help="the plain Keras rows' values, when they should differ from "
+                             "--steps-per-execution (e.g. keras_vae at 50, plain Keras at "
+                             "its default 1)")
     parser.add_argument("--impls", default=",".join(IMPLS),
                         help=f"comma-separated subset of {','.join(IMPLS)}")
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--data", default=None, help="path to mnist.npz")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--pythae-python", default=str(_common.PYTHAE_PYTHON))
+    parser.add_argument("--frameworks-python", default=str(_common.FRAMEWORKS_PYTHON),
+                        help="python of the PyTorch + JAX environment "
+                             "(bash benchmarks/setup_frameworks_env.sh)")
     parser.add_argument("--quiet-threshold", type=float, default=0.15,
                         help="CPU busy fraction under which the machine counts as quiet")
     parser.add_argument("--wait-quiet", type=float, default=600,
@@ -337,14 +378,23 @@ def main(argv=None):
         print(f"NOTE: {args.pythae_python} not found; run `bash benchmarks/setup_pythae_env.sh`."
               " Skipping pythae.")
         impls.remove("pythae")
+    missing = [i for i in impls if i in FRAMEWORK_IMPLS]
+    if missing and not pathlib.Path(args.frameworks_python).exists():
+        print(f"NOTE: {args.frameworks_python} not found; run "
+              f"`bash benchmarks/setup_frameworks_env.sh`. Skipping {', '.join(missing)}.")
+        impls = [i for i in impls if i not in FRAMEWORK_IMPLS]
     if args.steps * args.batch_size > _common.MNIST_TRAIN_SIZE:
         parser.error("steps * batch_size must be at most 60000 (one pass over MNIST train)")
 
-    # Rows: (impl, spe); pythae has no steps_per_execution.
+    # Rows: (impl, spe); pythae, the script row, PyTorch, JAX and the floor
+    # have no steps_per_execution.
     rows = []
     for impl in impls:
-        if impl in ("pythae", "keras_vae_script"):
+        if impl in SINGLE_ROW_IMPLS:  # matmul_floor: the MLP's step only
             rows.append((impl, None))
+        elif impl in ("plain_keras", "plain_keras_threads"):
+            rows += [(impl, spe) for spe in (args.plain_steps_per_execution
+                                             or args.steps_per_execution)]
         else:
             rows += [(impl, spe) for spe in args.steps_per_execution]
 
@@ -359,6 +409,8 @@ def main(argv=None):
             order = rows[rep % len(rows):] + rows[: rep % len(rows)]
             for impl, spe in order:
                 if impl == "keras_vae" and keras_vae_broken:
+                    continue
+                if impl == "matmul_floor" and arch != "mlp":
                     continue
                 label = f"{arch}/{impl}" + (f"/spe={spe}" if spe else "") + f"/rep{rep}"
                 print(f"- {label} ...", flush=True)
@@ -389,11 +441,13 @@ def main(argv=None):
                           f"others used {r['others_cpu_fraction_used']:.0%} of CPU{flag}",
                           flush=True)
 
-    # Table.
+    # Table. The ratios are to the row a user gets from a script
+    # (keras_vae_script) when it ran, else to keras_vae at the same spe.
     summary = []
+    reference = "keras_vae_script" if "keras_vae_script" in impls else "keras_vae"
     print()
     print(f"{'arch':5} {'implementation':22} {'examples/s (median [min-max], n)':36} "
-          f"{'s/epoch':>8} {'keras_vae ÷ this':>16}")
+          f"{'s/epoch':>8} {reference + ' ÷ this':>24}")
     for arch in archs:
         ref = {}
         for impl, spe in rows:
@@ -404,21 +458,24 @@ def main(argv=None):
                             "examples_per_s": s,
                             "s_per_mnist_epoch": (_common.MNIST_TRAIN_SIZE / s["median"]
                                                   if s else None)})
-            if impl == "keras_vae" and s:
+            if impl == reference and s:
                 ref[spe] = s["median"]
         for row in [x for x in summary if x["arch"] == arch]:
             impl, spe, s = row["impl"], row["steps_per_execution"], row["examples_per_s"]
             name = impl + (f" (spe={spe})" if spe else "")
-            # keras_vae is compared with the baseline at the same spe; pythae with spe=1.
-            kv_ref = ref.get(spe if spe else 1)
+            if reference == "keras_vae_script":
+                kv_ref = ref.get(None)
+            else:  # keras_vae against the baseline at the same spe; others at spe=1
+                kv_ref = ref.get(spe if spe else 1)
             ratio = kv_ref / s["median"] if (s and kv_ref) else None
-            row["keras_vae_speedup"] = ratio
+            row["reference"] = reference
+            row["reference_speedup"] = ratio
             if s:
                 cell = f"{s['median']:8.0f} [{s['min']:.0f}-{s['max']:.0f}], {s['n']}"
                 print(f"{arch:5} {name:22} {cell:36} {row['s_per_mnist_epoch']:8.2f} "
-                      f"{(f'{ratio:.2f}x' if ratio else '-'):>16}")
-            else:
-                print(f"{arch:5} {name:22} {'no valid run':36} {'-':>8} {'-':>16}")
+                      f"{(f'{ratio:.2f}x' if ratio else '-'):>24}")
+            elif not (impl == "matmul_floor" and arch != "mlp"):
+                print(f"{arch:5} {name:22} {'no valid run':36} {'-':>8} {'-':>24}")
     if keras_vae_broken:
         print(f"\nNOTE: keras_vae was not measured: {keras_vae_broken}")
 
