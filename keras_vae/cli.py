@@ -58,6 +58,15 @@ def _add_train_parser(subparsers):
                         "200,200: the IWAE paper's 784-200-200-50)")
     p.add_argument("--likelihood", default="bernoulli",
                    help="decoder likelihood (default: bernoulli)")
+    p.add_argument("--prior", default="standard",
+                   choices=["standard", "mog", "vamp"],
+                   help="p(z): standard normal (default), a learned mixture "
+                        "of Gaussians, or the VampPrior (Tomczak & Welling "
+                        "2018; its pseudo-inputs start at training examples)")
+    p.add_argument("--prior-components", type=_positive_int, default=None,
+                   metavar="K",
+                   help="components of the mog prior (default 10) or "
+                        "pseudo-inputs of the vamp prior (default 500)")
     p.add_argument("--binarize", default="auto",
                    choices=["auto", "dynamic", "static", "threshold", "none"],
                    help="binarization protocol; auto = dynamic for the "
@@ -174,6 +183,8 @@ def _run_train(args):
         latent_dim=args.latent_dim,
         hidden_units=args.hidden_units,
         likelihood=args.likelihood,
+        prior=args.prior,
+        prior_components=args.prior_components or 0,
         binarize=_resolve_binarize(args),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -200,7 +211,7 @@ def _run_train(args):
     _, metrics = runs.train(config)
     test = metrics["test"]
     print(f"\nData: {metrics['protocol']}")
-    print(f"Model: {metrics['architecture']}")
+    print(f"Model: {metrics['architecture']}; prior {metrics['prior']}")
     print(
         f"Test ELBO {test['elbo']:.2f} nats (reconstruction "
         f"{test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}); "

@@ -9,6 +9,20 @@ model's `.keras` file) with three jobs:
 
 The `VAE` binds its prior to the latent size of its decoder
 (`set_latent_dim`); a prior built with another `latent_dim` is refused there.
+It then calls `attach(encoder, posterior, event_shape)`, which a prior that
+is defined through the encoder (the VampPrior) uses; the others ignore it.
+
+Three priors:
+
+- `StandardNormal()`: N(0, I), the default (Kingma & Welling 2014).
+- `MixtureOfGaussians(num_components=K)`: a learned mixture of K diagonal
+  Gaussians (weights, means and scales are weights of the model).
+- `VampPrior(num_pseudo_inputs=K)`: the mixture of the encoder's
+  posteriors at K learned pseudo-inputs (Tomczak & Welling 2018).
+
+A diagonal-Gaussian posterior has a closed-form KL only against the
+standard normal; with the two mixtures the `Sampling` layer adds the
+single-draw Monte-Carlo KL, log q(z|x) - log p(z) of the z it returns.
 
 Example:
     >>> prior = kv.priors.get("standard_normal")
@@ -91,6 +105,12 @@ class Prior(keras.layers.Layer):
     def _create_weights(self, latent_dim):
         pass
 
+    def attach(self, encoder, posterior, event_shape):
+        """Called by the `VAE` once its parts fit together: the encoder
+        (a keras.Model), the posterior head and the data's shape. Priors
+        that do not depend on the encoder ignore it."""
+        del encoder, posterior, event_shape
+
     def _require_latent_dim(self):
         if self.latent_dim is None:
             raise ValueError(
@@ -149,8 +169,271 @@ class StandardNormal(Prior):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim], dtype))
 
 
+def _check_count(value, name, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+        value < 1
+    ):
+        raise ValueError(
+            f"`{name}` must be an int >= 1 ({what}). Received: "
+            f"{name}={value!r}"
+        )
+    return int(value)
+
+
+def _check_seed(seed, who):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(
+            seed, (int, np.integer))):
+        raise ValueError(f"{who}: `seed` must be an int or None. "
+                         f"Received: seed={seed!r}")
+    return None if seed is None else int(seed)
+
+
+def _log_mean_components(log_weights, log_components):
+    """log sum_k w_k p_k(z) from log w (K,) and log p_k(z) (..., K)."""
+    return tf.reduce_logsumexp(log_components + log_weights, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class MixtureOfGaussians(Prior):
+    """p(z) = sum_k pi_k N(z; mu_k, diag(sigma_k^2)), all of it learned.
+
+    The mixture weights pi = softmax(logits), the means mu_k and the log
+    variances log sigma_k^2 are weights of the model, trained with the rest
+    by the ELBO. The log variances pass through the same soft clamp as the
+    posterior's (`objectives.soft_clamp_log_var`), so a component cannot
+    shrink to a point. Means start at N(0, 1) draws (so components differ),
+    log variances at 0 and weights equal. As a `tfd.Distribution` it is a
+    `tfd.MixtureSameFamily` of `tfd.MultivariateNormalDiag`.
+
+    There is no closed-form KL between a Gaussian posterior and a mixture:
+    training uses the single-draw Monte-Carlo KL, and free bits (a floor on
+    each dimension's KL) are refused, because that KL is not a sum over
+    latent dimensions.
+
+    Args:
+        num_components: int >= 1, default 10. K, the number of Gaussians.
+        latent_dim: int or None (set by the VAE).
+        seed: int or None. Seed of the means' initialiser.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+        >>> vae = kv.build_mlp_vae((28, 28, 1), 2,
+        ...                        prior=kv.priors.MixtureOfGaussians(10))
+    """
+
+    def __init__(self, num_components=10, latent_dim=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_components = _check_count(
+            num_components, "num_components", "Gaussians in the mixture")
+        self.seed = _check_seed(seed, "MixtureOfGaussians")
+        latent_dim = _check_latent_dim(latent_dim, "MixtureOfGaussians")
+        if latent_dim is not None:
+            self.set_latent_dim(latent_dim)
+
+    def _create_weights(self, latent_dim):
+        k = self.num_components
+        self.logits = self.add_weight(
+            shape=(k,), initializer="zeros", name="logits")
+        self.means = self.add_weight(
+            shape=(k, latent_dim), name="means",
+            initializer=keras.initializers.RandomNormal(stddev=1.0,
+                                                        seed=self.seed))
+        self.log_vars = self.add_weight(
+            shape=(k, latent_dim), initializer="zeros", name="log_vars")
+
+    def _params(self, dtype):
+        self._require_latent_dim()
+        log_weights = tf.nn.log_softmax(tf.cast(self.logits, dtype))
+        log_vars = objectives.soft_clamp_log_var(tf.cast(self.log_vars,
+                                                         dtype))
+        return log_weights, tf.cast(self.means, dtype), log_vars
+
+    def log_prob(self, z):
+        z = tf.convert_to_tensor(z)
+        log_weights, means, log_vars = self._params(z.dtype)
+        log_components = objectives.log_normal_diag(
+            z[..., None, :], means, log_vars)  # (..., K)
+        return _log_mean_components(log_weights, log_components)
+
+    def sample(self, num_samples, seed=None):
+        return self.distribution().sample(num_samples, seed=seed_pair(seed))
+
+    def distribution(self, dtype="float32"):
+        log_weights, means, log_vars = self._params(dtype)
+        return tfd.MixtureSameFamily(
+            mixture_distribution=tfd.Categorical(logits=log_weights),
+            components_distribution=tfd.MultivariateNormalDiag(
+                loc=means, scale_diag=tf.exp(0.5 * log_vars)),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_components=self.num_components, seed=self.seed)
+        return config
+
+
+class _Attached:
+    """The encoder and posterior head a VampPrior is defined through, out of
+    Keras' attribute tracking."""
+
+    __slots__ = ("encoder", "posterior")
+
+    def __init__(self, encoder, posterior):
+        self.encoder = encoder
+        self.posterior = posterior
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class VampPrior(Prior):
+    """The VampPrior: p(z) = (1/K) sum_k q(z | u_k) (Tomczak & Welling 2018).
+
+    A mixture of the model's own posteriors at K pseudo-inputs u_k, which
+    are weights of the model of the data's shape, learned with the rest by
+    the ELBO. The prior therefore changes with the encoder: `log_prob`
+    encodes the pseudo-inputs each time it is called (K encoder passes, one
+    batch), and gradients reach both the pseudo-inputs and the encoder.
+    It needs a `VAE` (which calls `attach`) before it can be used.
+
+    The pseudo-inputs start as uniform draws in [0, 1], the range of
+    image data; `initialize_from(x)` sets them to K examples instead. The
+    paper clamps them to [0, 1] with a hard tanh; here they are left
+    unconstrained (the clamp has no gradient outside the range).
+
+    As with the mixture of Gaussians, the KL is the single-draw
+    Monte-Carlo estimate and free bits are refused.
+
+    Args:
+        num_pseudo_inputs: int >= 1, default 500 (the paper's MNIST value).
+        latent_dim: int or None (set by the VAE).
+        seed: int or None. Seed of the pseudo-inputs' initialiser.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+        >>> vae = kv.build_mlp_vae((28, 28, 1), 40,
+        ...                        prior=kv.priors.VampPrior(500))
+        >>> vae.prior.initialize_from(x_train[:500])
+    """
+
+    def __init__(self, num_pseudo_inputs=500, latent_dim=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_pseudo_inputs = _check_count(
+            num_pseudo_inputs, "num_pseudo_inputs",
+            "pseudo-inputs, the mixture's components")
+        self.seed = _check_seed(seed, "VampPrior")
+        self.event_shape = None
+        # A plain holder, not the encoder and head themselves: the VAE owns
+        # them, and a second reference here would make Keras track (and
+        # save) them twice.
+        self._attached = None
+        latent_dim = _check_latent_dim(latent_dim, "VampPrior")
+        if latent_dim is not None:
+            self.set_latent_dim(latent_dim)
+
+    def set_latent_dim(self, latent_dim):
+        # Weights come with `attach` (they need the data's shape).
+        super().set_latent_dim(latent_dim)
+        self.built = self.event_shape is not None
+
+    def attach(self, encoder, posterior, event_shape):
+        event_shape = tuple(int(d) for d in event_shape)
+        if self.event_shape is not None and self.event_shape != event_shape:
+            raise ValueError(
+                f"This VampPrior's pseudo-inputs have shape {self.event_shape}"
+                f" but the model's data have shape {event_shape}. A prior "
+                "belongs to one model; build a new VampPrior."
+            )
+
+        self._attached = _Attached(encoder, posterior)
+        if self.event_shape is None:
+            self.event_shape = event_shape
+            self.pseudo_inputs = self.add_weight(
+                shape=(self.num_pseudo_inputs, *event_shape),
+                name="pseudo_inputs",
+                initializer=keras.initializers.RandomUniform(
+                    0.0, 1.0, seed=self.seed),
+            )
+        self.built = True
+
+    def _require_attached(self):
+        self._require_latent_dim()
+        if self._attached is None:
+            raise ValueError(
+                "The VampPrior is defined through a model's encoder and has "
+                "none yet. Pass it to a keras_vae.VAE (prior=...) first."
+            )
+
+    def initialize_from(self, x, seed=0):
+        """Sets the pseudo-inputs to K examples of `x` (drawn without
+        replacement with `seed` when x has more than K), a common start that
+        puts the mixture where the data's posteriors are.
+
+        Raises:
+            ValueError: x has fewer than K examples or another shape.
+        """
+        self._require_attached()
+        from keras_vae.data import checks
+
+        x = checks.to_float32(x, "x")
+        k = self.num_pseudo_inputs
+        if tuple(x.shape[1:]) != self.event_shape or len(x) < k:
+            raise ValueError(
+                f"initialize_from needs at least {k} examples of shape "
+                f"{self.event_shape}. Received x of shape {tuple(x.shape)}."
+            )
+        if len(x) > k:
+            x = x[np.random.default_rng(seed).choice(len(x), k,
+                                                      replace=False)]
+        self.pseudo_inputs.assign(x)
+
+    def components(self, dtype="float32"):
+        """q(z | u_k)'s parameter tensors for the K pseudo-inputs, each
+        (K, ...), cast to `dtype`."""
+        self._require_attached()
+        outputs = self._attached.encoder(
+            tf.convert_to_tensor(self.pseudo_inputs), training=False)
+        return [tf.cast(p, dtype)
+                for p in self._attached.posterior.from_encoder(outputs)]
+
+    def log_prob(self, z):
+        z = tf.convert_to_tensor(z)
+        params = self.components(z.dtype)
+        log_components = self._attached.posterior.log_prob(
+            params, z[..., None, :])
+        log_weights = -tf.math.log(tf.cast(self.num_pseudo_inputs, z.dtype))
+        return _log_mean_components(log_weights, log_components)
+
+    def sample(self, num_samples, seed=None):
+        params = self.components()
+        seed = seed_pair(seed)
+        which = tf.random.stateless_uniform(
+            tf.reshape(num_samples, [1]), seed, minval=0,
+            maxval=self.num_pseudo_inputs, dtype=tf.int32)
+        eps = tf.random.stateless_normal(
+            tf.stack([num_samples, self.latent_dim]), seed + 1)
+        return self._attached.posterior.reparameterize(
+            [tf.gather(p, which) for p in params], eps)
+
+    def distribution(self, dtype="float32"):
+        k = self.num_pseudo_inputs
+        return tfd.MixtureSameFamily(
+            mixture_distribution=tfd.Categorical(logits=tf.zeros([k], dtype)),
+            components_distribution=self._attached.posterior.distribution(
+                self.components(dtype)),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_pseudo_inputs=self.num_pseudo_inputs,
+                      seed=self.seed)
+        return config
+
+
 _REGISTRY = {
     "standard_normal": StandardNormal,
+    "mog": MixtureOfGaussians,
+    "vamp": VampPrior,
 }
 
 
@@ -164,7 +447,8 @@ def get(identifier):
 
     Args:
         identifier: None (the default `StandardNormal()`),
-            "standard_normal", a `Prior` instance (returned as is), or a dict
+            "standard_normal", "mog" (`MixtureOfGaussians()`), "vamp"
+            (`VampPrior()`), a `Prior` instance (returned as is), or a dict
             made by `keras.saving.serialize_keras_object`.
 
     Raises:
@@ -178,4 +462,5 @@ def get(identifier):
                          StandardNormal)
 
 
-__all__ = ["Prior", "StandardNormal", "get", "names"]
+__all__ = ["MixtureOfGaussians", "Prior", "StandardNormal", "VampPrior",
+           "get", "names"]

@@ -27,6 +27,7 @@ from keras_vae import callbacks as callbacks_lib
 from keras_vae import data
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import plotting
+from keras_vae import priors as priors_lib
 from keras_vae import vae as vae_lib
 from keras_vae.training import distribute
 from keras_vae.training import optimizers
@@ -45,6 +46,11 @@ class TrainConfig:
     latent_dim: int = 50
     hidden_units: tuple = (200, 200)
     likelihood: str = "bernoulli"
+    # The prior p(z): "standard", "mog" or "vamp" (keras_vae.priors), and
+    # its number of components (0 = the prior's default: 10 Gaussians,
+    # 500 pseudo-inputs).
+    prior: str = "standard"
+    prior_components: int = 0
     binarize: str = "dynamic"
     epochs: int = 10
     batch_size: int = 100
@@ -82,6 +88,32 @@ class TrainConfig:
                 f"{list(ARCHITECTURES)}."
             )
         likelihoods_lib.get(self.likelihood)  # raises for unknown names
+        if self.prior not in PRIORS:
+            raise ValueError(
+                f"Unknown prior {self.prior!r}. Expected one of "
+                f"{list(PRIORS)}."
+            )
+        if isinstance(self.prior_components, bool) or not isinstance(
+                self.prior_components, int) or self.prior_components < 0:
+            raise ValueError(
+                "`prior_components` must be an int >= 1 (0 = the prior's "
+                f"default). Received: {self.prior_components!r}"
+            )
+        if self.prior_components and self.prior == "standard":
+            raise ValueError(
+                "--prior-components sets the number of components of the "
+                "'mog' or 'vamp' prior; the standard normal has none. "
+                f"Received: prior='standard', prior_components="
+                f"{self.prior_components}."
+            )
+        make_prior(self)  # the prior's own checks
+        if self.free_bits and self.prior != "standard":
+            raise ValueError(
+                "free bits floor the KL of each latent dimension, which "
+                f"does not exist against the {self.prior!r} prior (a "
+                "mixture's log p(z) is not a sum over dimensions). Use "
+                "--free-bits 0 with it, or --prior standard."
+            )
         names = ["latent_dim", "epochs", "batch_size", "num_samples"]
         if self.steps_per_execution is not None:
             names.append("steps_per_execution")
@@ -259,9 +291,27 @@ class RunDirectory:
         return self.model_path
 
 
+#: The --prior choices and the keras_vae.priors names they stand for.
+PRIORS = {"standard": "standard_normal", "mog": "mog", "vamp": "vamp"}
+
+
+def make_prior(config):
+    """The prior a config describes (a new `keras_vae.priors.Prior`)."""
+    if config.prior == "mog":
+        kwargs = {"num_components": config.prior_components} if (
+            config.prior_components) else {}
+        return priors_lib.MixtureOfGaussians(seed=config.seed, **kwargs)
+    if config.prior == "vamp":
+        kwargs = {"num_pseudo_inputs": config.prior_components} if (
+            config.prior_components) else {}
+        return priors_lib.VampPrior(seed=config.seed, **kwargs)
+    return priors_lib.get(PRIORS[config.prior])
+
+
 def build_model(config, input_shape):
     """The VAE a config describes, for examples of `input_shape`."""
     kwargs = dict(
+        prior=make_prior(config),
         likelihood=config.likelihood,
         beta=config.beta,
         num_samples=config.num_samples,
@@ -344,6 +394,16 @@ def train(config, callbacks=()):
     # The grey training images are binarized on the fly under "dynamic";
     # the model checks the values it will actually see.
     model.check_data(x_train, "training data")
+    if isinstance(model.prior, priors_lib.VampPrior):
+        # Pseudo-inputs start at K training examples (before any file).
+        k = model.prior.num_pseudo_inputs
+        if len(x_train) < k:
+            raise ValueError(
+                f"The vamp prior's {k} pseudo-inputs start at {k} training "
+                f"examples, but the run trains on {len(x_train)}. Pass "
+                f"--prior-components {len(x_train)} or fewer, or more data."
+            )
+        model.prior.initialize_from(x_train, seed=config.seed)
     x_test = model.check_data(x_test, "test data")
     # Schedule, NaN guard, exact resumption from RUN_DIR/backup, TensorBoard.
     run_callbacks, backup = callbacks_lib.standard_callbacks(
@@ -392,6 +452,7 @@ def train(config, callbacks=()):
         "binarize": config.binarize,
         "protocol": protocol,
         "likelihood": config.likelihood,
+        "prior": describe_prior(model.prior),
         "architecture": _describe_arch(config, x_train.shape[1:]),
         "epochs": len(history_dict.get("loss", [])),
         "train_examples": int(len(x_train)),
@@ -412,6 +473,18 @@ def train(config, callbacks=()):
     write_figures(model, x_test, y_test, config.run_dir, history_dict,
                   title=protocol)
     return model, metrics
+
+
+def describe_prior(prior):
+    """A prior in words, for metrics.json and figure titles."""
+    if isinstance(prior, priors_lib.MixtureOfGaussians):
+        return (f"learned mixture of {prior.num_components} diagonal "
+                "Gaussians")
+    if isinstance(prior, priors_lib.VampPrior):
+        return f"VampPrior, {prior.num_pseudo_inputs} pseudo-inputs"
+    if isinstance(prior, priors_lib.StandardNormal):
+        return "N(0, I)"
+    return type(prior).__name__
 
 
 def _describe_arch(config, input_shape):
@@ -439,7 +512,7 @@ def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
     paths["samples"] = plotting.plot_image_grid(
         model.sample(100, seed=seed),
         os.path.join(fig_dir, "samples.png"),
-        title="mean of p(x|z) for z ~ N(0, I)",
+        title=f"mean of p(x|z) for z ~ p(z) = {describe_prior(model.prior)}",
     )
     if history:
         paths["loss_curves"] = plotting.plot_history(

@@ -105,8 +105,10 @@ class Sampling(keras.layers.Layer):
         raise ValueError(
             "free_bits floors the KL of each latent dimension, but the KL of "
             f"a {type(self.posterior).__name__} posterior against a "
-            f"{type(self.prior).__name__} prior does not split by dimension. "
-            "Use free_bits=0 with this pair."
+            f"{type(self.prior).__name__} prior does not split by dimension "
+            "(against a mixture prior, log p(z) is not a sum over "
+            "dimensions, so neither is the KL). Use free_bits=0 with this "
+            "pair, or the standard-normal prior."
         )
 
     def noise(self, batch_shape, dtype, num_samples=1):

@@ -188,6 +188,7 @@ class VAE(keras.Model):
             )
         posterior.check_encoder_outputs(shapes, latent_dim)
         prior.set_latent_dim(latent_dim)
+        prior.attach(self.encoder, posterior, self.event_shape)
         produced = math.prod(int(d) for d in self.decoder.output_shape[1:])
         needed = self.likelihood.params_size(self.event_shape)
         if produced != needed:

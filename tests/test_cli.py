@@ -99,3 +99,72 @@ def test_argument_types_are_checked(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--out", "x", "--latent-dim", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prior, components, words", [
+    ("vamp", 20, "VampPrior, 20 pseudo-inputs"),
+    ("mog", 4, "learned mixture of 4 diagonal Gaussians"),
+])
+def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
+                                    words):
+    import keras
+
+    import keras_vae as kv
+
+    run = tmp_path / "run"
+    status = cli.main([
+        "train", "--dataset", "mnist", "--latent-dim", "2",
+        "--hidden-units", "32", "--epochs", "1", "--prior", prior,
+        "--prior-components", str(components),
+        "--max-train-examples", "400", "--out", str(run), "--verbose", "0",
+    ])
+    assert status == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["prior"], config["prior_components"]) == (prior,
+                                                             components)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["prior"] == words
+    assert np.isfinite(metrics["test"]["elbo"])
+    for name in ("reconstructions", "samples", "loss_curves",
+                 "latent_scatter", "manifold"):
+        assert _png_has_content(run / "figures" / f"{name}.png"), name
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    cls = {"vamp": kv.priors.VampPrior, "mog": kv.priors.MixtureOfGaussians}
+    assert isinstance(model.prior, cls[prior])
+    if prior == "vamp":
+        # The pseudo-inputs started at training examples and were trained.
+        u = model.prior.pseudo_inputs.numpy()
+        assert u.shape == (20, 28, 28, 1)
+        assert np.isfinite(u).all()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prior", "standard", "--prior-components", "3"],
+     "the standard normal has none"),
+    (["--prior", "mog", "--free-bits", "0.5"],
+     "--free-bits 0 with it, or --prior standard"),
+    (["--prior", "vamp", "--prior-components", "50",
+      "--max-train-examples", "20"], "Pass --prior-components 20 or fewer"),
+])
+def test_bad_prior_settings_fail_before_writing(tmp_path, capsys, argv,
+                                                message, data_dir):
+    run = tmp_path / "run"
+    status = cli.main(["train", "--out", str(run), "--hidden-units", "8",
+                       "--latent-dim", "2", *argv])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prior", "vampprior"], "invalid choice: 'vampprior'"),
+    (["--prior", "mog", "--prior-components", "0"],
+     "--prior-components: expected a positive integer"),
+])
+def test_prior_flags_are_parsed_strictly(tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--out", str(run), *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not run.exists()

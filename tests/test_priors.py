@@ -83,3 +83,280 @@ def test_names_and_config_round_trip(tmp_path):
     loaded = keras.models.load_model(tmp_path / "v.keras", safe_mode=True)
     assert isinstance(loaded.prior, kv.priors.StandardNormal)
     assert loaded.prior.latent_dim == 3
+
+
+# -- the mixture priors ---------------------------------------------------------
+from helpers import binary_data, tiny_vae  # noqa: E402
+
+
+def _logsumexp(a, axis=-1):
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def _np_log_normal(z, mean, log_var):
+    return -0.5 * np.sum(np.log(2 * np.pi) + log_var
+                         + (z - mean) ** 2 / np.exp(log_var), axis=-1)
+
+
+def _set_mog(prior, logits, means, log_vars):
+    prior.logits.assign(np.asarray(logits, "float32"))
+    prior.means.assign(np.asarray(means, "float32"))
+    prior.log_vars.assign(np.asarray(log_vars, "float32"))
+
+
+def test_mog_log_prob_is_the_numpy_mixture_and_tfp():
+    rng = np.random.default_rng(1)
+    prior = kv.priors.MixtureOfGaussians(num_components=3, latent_dim=2,
+                                         seed=0)
+    logits, means = rng.normal(size=3), rng.normal(size=(3, 2))
+    log_vars = rng.uniform(-1.5, 1.0, size=(3, 2))
+    _set_mog(prior, logits, means, log_vars)
+    z = rng.normal(size=(4, 5, 2)).astype("float32")
+    ours = prior.log_prob(tf.constant(z)).numpy()
+    assert ours.shape == (4, 5)
+    log_pi = logits - _logsumexp(logits[None])  # log softmax
+    by_hand = _logsumexp(log_pi + _np_log_normal(
+        z.astype("float64")[..., None, :], means, log_vars))
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-5)
+    independent = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=logits.astype("float32")),
+        tfd.MultivariateNormalDiag(
+            loc=means.astype("float32"),
+            scale_diag=np.exp(0.5 * log_vars).astype("float32")))
+    np.testing.assert_allclose(ours, independent.log_prob(z), rtol=1e-5)
+    np.testing.assert_allclose(prior.distribution().log_prob(z), by_hand,
+                               rtol=1e-5)
+    # float64 z (the evaluation's refinement scores in float64) works too.
+    np.testing.assert_allclose(
+        prior.log_prob(tf.constant(z, tf.float64)).numpy(), by_hand,
+        rtol=1e-6)
+
+
+def test_mog_draws_are_stateless_and_follow_the_mixture():
+    prior = kv.priors.MixtureOfGaussians(num_components=2, latent_dim=1)
+    # Weights 0.25 / 0.75 at -3 and +3, unit variances.
+    _set_mog(prior, np.log([0.25, 0.75]), [[-3.0], [3.0]], [[0.0], [0.0]])
+    a = prior.sample(20000, 5).numpy()
+    np.testing.assert_array_equal(a, prior.sample(20000, 5).numpy())
+    assert not np.allclose(a[:10], prior.sample(10, 6).numpy())
+    assert a.shape == (20000, 1)
+    share = np.mean(a[:, 0] > 0)  # the two modes barely overlap
+    assert abs(share - 0.75) < 6 * np.sqrt(0.75 * 0.25 / 20000) + 0.002
+    np.testing.assert_allclose(a.mean(), 0.25 * -3 + 0.75 * 3, atol=0.06)
+
+
+def test_monte_carlo_kl_through_the_sampling_layer_averages_to_tfp():
+    # A one-component mixture at N(0, I) has no closed-form KL in TFP, so
+    # the layer takes the Monte-Carlo path; its average over many draws
+    # must be the closed form KL(q || N(0, I)) within Monte-Carlo error.
+    prior = kv.priors.MixtureOfGaussians(num_components=1, latent_dim=3)
+    _set_mog(prior, [0.0], np.zeros((1, 3)), np.zeros((1, 3)))
+    layer = kv.Sampling(seed=2, prior=prior)
+    rng = np.random.default_rng(3)
+    z_mean = rng.normal(size=(4, 3)).astype("float32")
+    z_log_var = rng.uniform(-2, 0.5, size=(4, 3)).astype("float32")
+    params = [tf.constant(z_mean), tf.constant(z_log_var)]
+    s = 20000
+    z = layer(params, num_samples=s)
+    added = float(layer.losses[-1])
+    exact = tfd.kl_divergence(
+        tfd.MultivariateNormalDiag(z_mean, np.exp(0.5 * z_log_var)),
+        tfd.MultivariateNormalDiag(tf.zeros(3))).numpy()
+    log_ratio = (_np_log_normal(np.asarray(z, "float64"), z_mean, z_log_var)
+                 - _np_log_normal(np.asarray(z, "float64"), 0.0, 0.0))
+    se = log_ratio.mean(1).std() / np.sqrt(s)  # of the batch mean
+    assert abs(added - exact.mean()) < 5 * se, (added, exact.mean(), se)
+    np.testing.assert_allclose(added, log_ratio.mean(), rtol=1e-4)
+
+
+def _twin_models():
+    """The same tiny VAE (weights and sampler seed) with the standard-normal
+    prior and with a one-component mixture fixed at N(0, I)."""
+    standard = tiny_vae()
+    mog = tiny_vae(prior=kv.priors.MixtureOfGaussians(num_components=1))
+    for a, b in zip(standard.encoder.weights + standard.decoder.weights,
+                    mog.encoder.weights + mog.decoder.weights):
+        b.assign(a)
+    _set_mog(mog.prior, [0.0], np.zeros((1, 3)), np.zeros((1, 3)))
+    return standard, mog
+
+
+def test_one_component_mog_at_the_standard_normal_gives_its_scores():
+    standard, mog = _twin_models()
+    x = binary_data(12)
+    np.testing.assert_allclose(mog.log_weights(x, 50, seed=4),
+                               standard.log_weights(x, 50, seed=4),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mog.log_likelihood(x, 300, verbose=0),
+                               standard.log_likelihood(x, 300, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    # For the same draws the mixture's ELBO (Monte-Carlo KL) is the mean of
+    # the standard model's log weights, and the closed-form ELBO agrees with
+    # it within Monte-Carlo error.
+    params = standard.posterior_params(tf.constant(x))
+    eps = tf.random.stateless_normal((400, 12, 3), seed=[9, 9])
+    z = standard.posterior.reparameterize(params, eps)
+    log_w = standard.log_weights_at(params, z, standard.log_px_z(x, z))
+    elbo_mog = mog.elbo_terms_at(x, params, z)["elbo"].numpy()
+    np.testing.assert_allclose(elbo_mog, np.mean(log_w, 0), rtol=1e-5,
+                               atol=1e-4)
+    elbo_closed = standard.elbo_terms_at(x, params, z)["elbo"].numpy()
+    se = np.std(log_w, 0) / np.sqrt(400)
+    assert np.all(np.abs(elbo_mog - elbo_closed) < 5 * se + 1e-4)
+
+
+def _vamp_vae(k=4, seed=5):
+    return tiny_vae(prior=kv.priors.VampPrior(num_pseudo_inputs=k,
+                                              seed=seed))
+
+
+def test_vamp_log_prob_is_the_mixture_of_encoded_pseudo_inputs():
+    vae = _vamp_vae()
+    u = vae.prior.pseudo_inputs.numpy()
+    assert u.shape == (4, 6) and 0.0 <= u.min() and u.max() <= 1.0
+    z_mean, z_log_var = (np.asarray(a, "float64") for a in vae.encode(u))
+    z = np.random.default_rng(2).normal(size=(3, 7, 3))
+    by_hand = _logsumexp(_np_log_normal(z[..., None, :], z_mean, z_log_var)) \
+        - np.log(4)
+    ours = vae.prior.log_prob(tf.constant(z, tf.float32)).numpy()
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-5)
+    np.testing.assert_allclose(vae.prior.distribution().log_prob(
+        z.astype("float32")), by_hand, rtol=1e-5)
+    # The model scores with it: log w = log p(x|z) + log p_vamp(z) - log q.
+    x = binary_data(5)
+    params = vae.posterior_params(tf.constant(x))
+    zz = vae.posterior.reparameterize(
+        params, tf.random.stateless_normal((2, 5, 3), seed=[1, 2]))
+    log_w = vae.log_weights_at(params, zz, vae.log_px_z(x, zz)).numpy()
+    expected = (vae.log_px_z(x, zz).numpy()
+                + _logsumexp(_np_log_normal(np.asarray(zz, "float64")[
+                    ..., None, :], z_mean, z_log_var)) - np.log(4)
+                - _np_log_normal(np.asarray(zz, "float64"),
+                                 params[0].numpy(), params[1].numpy()))
+    np.testing.assert_allclose(log_w, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_vamp_draws_come_from_the_components_and_are_stateless():
+    vae = _vamp_vae(k=2)
+    # Two well separated, narrow components: push the encoder's outputs.
+    u = np.array([[0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]], "float32")
+    vae.prior.pseudo_inputs.assign(u)
+    z_mean, z_log_var = vae.encode(u)
+    a = vae.prior.sample(4000, 3).numpy()
+    np.testing.assert_array_equal(a, vae.prior.sample(4000, 3).numpy())
+    # Each draw is z_mean_k + sigma_k eps for a uniform k: the mean is the
+    # components' average.
+    sigma = np.exp(0.5 * z_log_var.astype("float64"))
+    spread = np.sqrt(np.mean(sigma ** 2, 0) + np.var(z_mean, 0)) / np.sqrt(4000)
+    assert np.all(np.abs(a.mean(0) - z_mean.mean(0)) < 6 * spread)
+    assert vae.sample(3, seed=1).shape == (3, 6)
+
+
+def test_vamp_learns_pseudo_inputs_and_initialises_from_data():
+    vae = _vamp_vae(k=3)
+    x = binary_data(60)
+    with pytest.raises(ValueError, match="at least 3 examples of shape"):
+        vae.prior.initialize_from(x[:2])
+    with pytest.raises(ValueError, match=r"shape \(6,\)"):
+        vae.prior.initialize_from(np.zeros((5, 7), "float32"))
+    vae.prior.initialize_from(x, seed=1)
+    start = vae.prior.pseudo_inputs.numpy()
+    assert all(any(np.array_equal(row, xi) for xi in x) for row in start)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    vae.fit(x, batch_size=20, epochs=1, verbose=0)
+    assert any(w is vae.prior.pseudo_inputs for w in vae.trainable_weights)
+    assert not np.allclose(vae.prior.pseudo_inputs.numpy(), start)
+
+
+def test_mixture_prior_errors():
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="num_components"):
+            kv.priors.MixtureOfGaussians(num_components=bad)
+        with pytest.raises(ValueError, match="num_pseudo_inputs"):
+            kv.priors.VampPrior(num_pseudo_inputs=bad)
+    with pytest.raises(ValueError, match=r"\['mog', 'standard_normal', "
+                                         r"'vamp'\]"):
+        kv.priors.get("vampprior")
+    for prior in ("mog", "vamp"):
+        with pytest.raises(ValueError, match="does not split by dimension"):
+            tiny_vae(prior=prior, free_bits=0.5)
+    with pytest.raises(ValueError, match="Pass it to a keras_vae.VAE"):
+        kv.priors.VampPrior(3, latent_dim=2).log_prob(tf.zeros((1, 2)))
+    vamp = kv.priors.VampPrior(3)
+    tiny_vae(prior=vamp)
+    with pytest.raises(ValueError, match="pseudo-inputs have shape"):
+        kv.build_mlp_vae((5,), 3, hidden_units=(4,), prior=vamp)
+
+
+@pytest.mark.parametrize("name", ["mog", "vamp"])
+def test_mixture_priors_survive_keras_files_with_safe_mode(tmp_path, name):
+    vae = tiny_vae(prior=kv.priors.get(name))
+    x = binary_data(30)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    vae.fit(x, batch_size=10, epochs=1, verbose=0)
+    vae.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded.prior) is type(vae.prior)
+    for a, b in zip(vae.prior.weights, loaded.prior.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert len(loaded.trainable_weights) == len(vae.trainable_weights)
+    np.testing.assert_array_equal(loaded.log_weights(x, 20, seed=1),
+                                  vae.log_weights(x, 20, seed=1))
+    np.testing.assert_array_equal(loaded.sample(4, seed=2),
+                                  vae.sample(4, seed=2))
+    z = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.prior.log_prob(z),
+                                  vae.prior.log_prob(z))
+
+
+def test_exported_signatures_with_mixture_priors_match_the_model(tmp_path):
+    """Each mixture-prior model exported and served in a TensorFlow-only
+    process: every signature equals the in-process model on the noise the
+    export documents (eps_k, k = 0, 1, ...)."""
+    from keras_vae import export as export_lib
+    from test_export import Bundle
+
+    bundle = Bundle(tmp_path)
+    k = 300  # crosses two noise chunks
+    for name in ("mog", "vamp"):
+        vae = tiny_vae(prior=kv.priors.get(name))
+        x = binary_data(30)
+        vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+        vae.fit(x, batch_size=10, epochs=1, verbose=0)
+        bundle.models[name], bundle.x[name] = vae, x[:7]
+        bundle.paths[name] = kv.export_saved_model(vae, tmp_path / name,
+                                                   warmup=False)
+        bundle.request(name, "encode", "x", x=x[:7])
+        bundle.request(name, "sample", "s", num_samples=np.int32(5),
+                       seed=np.int32(3))
+        bundle.request(name, "elbo", "x", x=x[:7])
+        bundle.request(name, "log_likelihood", "k", x=x[:7],
+                       num_samples=np.int32(k))
+    bundle.run()
+    assert not [m for m in bundle.info["modules"]
+                if m.split(".")[0] in ("keras_vae", "tensorflow_probability")]
+    chunks = [tf.random.stateless_normal(
+        [export_lib.CHUNK_SIZE, 3], seed=[export_lib.NOISE_SEED, c])
+        for c in range(-(-k // export_lib.CHUNK_SIZE))]
+    eps = tf.concat(chunks, 0)[:k, None]  # (K, 1, L), eps_0 first
+    for name in ("mog", "vamp"):
+        vae, x = bundle.models[name], bundle.x[name]
+        for key, value in zip(vae.posterior.param_names, vae.encode(x)):
+            np.testing.assert_allclose(bundle.out(name, "encode", "x", key),
+                                       value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(bundle.out(name, "sample", "s", "z"),
+                                   vae.prior.sample(5, [3, 0]), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(bundle.out(name, "sample", "s", "x_mean"),
+                                   vae.sample(5, seed=3), rtol=1e-5,
+                                   atol=1e-6)
+        params = vae.posterior_params(tf.constant(x))
+        log_w = np.asarray(vae.score_draws(tf.constant(x), params, eps)[0],
+                           "float64")  # (K, B)
+        # One draw and the Monte-Carlo KL: the ELBO is log w at eps_0.
+        np.testing.assert_allclose(bundle.out(name, "elbo", "x", "elbo"),
+                                   log_w[0], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(
+            bundle.out(name, "log_likelihood", "k", "log_likelihood"),
+            _logsumexp(log_w.T) - np.log(k), rtol=1e-5, atol=1e-4)

@@ -25,6 +25,7 @@ N = 48
 
 
 def _head(lik_id):
+    lik_id = lik_id.partition("+")[0]
     if lik_id == "gaussian_learned":
         return kv.likelihoods.Gaussian("learned")
     if lik_id == "gaussian_optimal":
@@ -33,12 +34,18 @@ def _head(lik_id):
 
 
 def _build(arch, lik_id, seed=0):
+    """`lik_id` may name a prior after a "+": "bernoulli+vamp"."""
     keras.utils.set_random_seed(seed)
+    lik_id, _, prior = lik_id.partition("+")
+    prior = {"": None, "mog": kv.priors.MixtureOfGaussians(3, seed=seed),
+             "vamp": kv.priors.VampPrior(5, seed=seed)}[prior]
     if arch == "mlp":
         return kv.build_mlp_vae(SHAPE, LATENT_DIM, hidden_units=(8,),
-                                likelihood=_head(lik_id), seed=seed)
+                                likelihood=_head(lik_id), seed=seed,
+                                prior=prior)
     return kv.build_conv_vae(SHAPE, LATENT_DIM, likelihood=_head(lik_id),
-                             filters=(4, 8), dense_units=8, seed=seed)
+                             filters=(4, 8), dense_units=8, seed=seed,
+                             prior=prior)
 
 
 def _data(model, seed=0):
@@ -71,9 +78,13 @@ WORKFLOWS = [("mlp", lik) for lik in
              kv.likelihoods.names() + ["gaussian_learned",
                                        "gaussian_optimal"]] + [
     ("conv", "bernoulli"), ("conv", "gaussian_learned"),
+    # The learned priors (keras_vae.priors), through the same workflow.
+    ("mlp", "bernoulli+mog"), ("mlp", "gaussian_learned+vamp"),
+    ("conv", "bernoulli+vamp"),
 ]
 FAST = {("mlp", "bernoulli"), ("mlp", "gaussian_optimal"),
-        ("conv", "bernoulli")}
+        ("conv", "bernoulli"), ("mlp", "bernoulli+mog"),
+        ("conv", "bernoulli+vamp")}
 
 
 @pytest.mark.parametrize("arch, lik_id", [
