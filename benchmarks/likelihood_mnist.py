@@ -73,14 +73,14 @@ def this_command():
         shlex.quote(a) for a in sys.argv[1:])
 
 
-def update_results(path, text):
-    """Replaces this script's section of RESULTS.md (or appends it)."""
+def update_results(path, text, section=SECTION):
+    """Replaces a script's section of RESULTS.md (or appends it)."""
     old = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
+    start = old.find(section)
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = old.find("\n## ", start + len(SECTION))
+        end = old.find("\n## ", start + len(section))
         new = old[:start] + text + ("" if end < 0 else old[end + 1:])
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(new)

@@ -148,6 +148,35 @@ def log_normal_diag(z, mean, log_var):
     )
 
 
+def log_normal_diag_components(z, means, log_vars):
+    """log N(z; means[k], diag(exp(log_vars[k]))) for K Gaussians at once.
+
+    z: (..., L); means, log_vars: (K, L). Returns (..., K) in z's dtype.
+
+    The quadratic form is expanded, sum_l (z_l - m_kl)^2 / v_kl =
+    z^2 @ (1/v)^T - 2 z @ (m/v)^T + sum_l m_kl^2 / v_kl, so that it is two
+    matrix products instead of a (..., K, L) tensor: the memory of a
+    mixture prior's log density is then K numbers per draw, not K * L. The
+    expansion subtracts large terms when a component is narrow, so it is
+    computed in float64 (its error is then ~1e-16 of sum z^2 / v, against
+    ~1e-7 in float32) and cast back.
+    """
+    z = tf.convert_to_tensor(z)
+    z64 = tf.cast(z, tf.float64)
+    means = tf.cast(means, tf.float64)
+    log_vars = tf.cast(log_vars, tf.float64)
+    precision = tf.exp(-log_vars)  # (K, L)
+    flat = tf.reshape(z64, [-1, tf.shape(z64)[-1]])  # (N, L)
+    quad = (tf.linalg.matmul(tf.square(flat), precision, transpose_b=True)
+            - 2.0 * tf.linalg.matmul(flat, means * precision,
+                                     transpose_b=True)
+            + tf.reduce_sum(tf.square(means) * precision, axis=-1))
+    const = tf.reduce_sum(LOG_2PI + log_vars, axis=-1)  # (K,)
+    out = -0.5 * (const + quad)  # (N, K)
+    out = tf.reshape(out, tf.concat([tf.shape(z64)[:-1], [-1]], axis=0))
+    return tf.cast(out, z.dtype)
+
+
 def log_standard_normal(z):
     """log N(z; 0, I), summed over the last axis."""
     return -0.5 * tf.reduce_sum(LOG_2PI + tf.square(z), axis=-1)

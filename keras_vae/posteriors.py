@@ -112,6 +112,14 @@ class Posterior(keras.layers.Layer):
     def log_prob(self, params, z):
         raise NotImplementedError
 
+    def log_prob_components(self, params, z):
+        """log q(z | params[k]) of every z against each of K parameter sets
+        (the rows of `params`, each (K, ...)): (..., K) for z (..., L). A
+        VampPrior's mixture is scored with this. By default it broadcasts
+        z against the K rows; heads override it where a cheaper form
+        exists."""
+        return self.log_prob(params, z[..., None, :])
+
     def sample_and_log_prob(self, params, eps):
         """(z, log q(z|x)) for the draw z = reparameterize(params, eps).
 
@@ -197,6 +205,10 @@ class DiagonalGaussian(Posterior):
     def log_prob(self, params, z):
         z_mean, z_log_var = params
         return objectives.log_normal_diag(z, z_mean, z_log_var)
+
+    def log_prob_components(self, params, z):
+        # Two matrix products, K numbers per draw (not K * latent_dim).
+        return objectives.log_normal_diag_components(z, params[0], params[1])
 
     def sample_and_log_prob(self, params, eps):
         # z = z_mean + sigma * eps has density N(eps; 0, I) / prod(sigma):

@@ -252,8 +252,8 @@ class MixtureOfGaussians(Prior):
     def log_prob(self, z):
         z = tf.convert_to_tensor(z)
         log_weights, means, log_vars = self._params(z.dtype)
-        log_components = objectives.log_normal_diag(
-            z[..., None, :], means, log_vars)  # (..., K)
+        log_components = objectives.log_normal_diag_components(
+            z, means, log_vars)  # (..., K)
         return _log_mean_components(log_weights, log_components)
 
     def sample(self, num_samples, seed=None):
@@ -399,8 +399,8 @@ class VampPrior(Prior):
     def log_prob(self, z):
         z = tf.convert_to_tensor(z)
         params = self.components(z.dtype)
-        log_components = self._attached.posterior.log_prob(
-            params, z[..., None, :])
+        log_components = self._attached.posterior.log_prob_components(
+            params, z)  # (..., K)
         log_weights = -tf.math.log(tf.cast(self.num_pseudo_inputs, z.dtype))
         return _log_mean_components(log_weights, log_components)
 

@@ -49,3 +49,22 @@ def test_the_design_contract_names_resolve():
     assert all(callable(n) for n in names)
     for name in kv.__all__:
         assert hasattr(kv, name), name
+
+
+def test_every_kv_name_the_readme_uses_resolves():
+    """A name the README tells users to call (kv.a.b...) exists."""
+    import re
+
+    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    names = sorted(set(re.findall(r"\bkv(?:\.[A-Za-z_][A-Za-z0-9_]*)+",
+                                  readme.read_text())))
+    assert len(names) > 20
+    missing = []
+    for name in names:
+        obj = kv
+        for part in name.split(".")[1:]:
+            if not hasattr(obj, part):
+                missing.append(name)
+                break
+            obj = getattr(obj, part)
+    assert not missing, missing

@@ -2,7 +2,8 @@
 
     loaders     `load`, `load_binarized_mnist_splits`, `describe_protocol`
     protocols   `binarize_once`, `bernoulli_draw`, `BINARIZE_MODES`
-    stream      `make_dataset`, `make_step_dataset`, `GraphStream`,
+    stream      `TrainingStream` (the one training stream; `GraphStream`
+                and `make_step_dataset` are its two forms), `make_dataset`,
                 `steps_per_epoch`, `training_stream`
     checks      the one rule every array of examples goes through
 
@@ -25,6 +26,7 @@ from keras_vae.data.protocols import BINARIZE_MODES  # noqa: F401
 from keras_vae.data.protocols import bernoulli_draw  # noqa: F401
 from keras_vae.data.protocols import binarize_once  # noqa: F401
 from keras_vae.data.stream import GraphStream  # noqa: F401
+from keras_vae.data.stream import TrainingStream  # noqa: F401
 from keras_vae.data.stream import index_batches  # noqa: F401
 from keras_vae.data.stream import make_dataset  # noqa: F401
 from keras_vae.data.stream import make_step_dataset  # noqa: F401
@@ -36,6 +38,7 @@ __all__ = [
     "DATASET_NAMES",
     "DATA_DIR_ENV",
     "GraphStream",
+    "TrainingStream",
     "bernoulli_draw",
     "binarize_once",
     "describe_protocol",
