@@ -303,6 +303,11 @@ class VampPrior(Prior):
     As with the mixture of Gaussians, the KL is the single-draw
     Monte-Carlo estimate and free bits are refused.
 
+    Train it with KL warm-up (`kv.callbacks.LinearKLWarmup`), as the paper
+    does: the prior can match any posterior that does not depend on x, and
+    without warm-up an MNIST MLP's KL fell to 0 in its first epoch here
+    (every input encoded alike; benchmarks/priors_mnist.py).
+
     Args:
         num_pseudo_inputs: int >= 1, default 500 (the paper's MNIST value).
         latent_dim: int or None (set by the VAE).

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -370,6 +371,15 @@ def train(config, callbacks=()):
         (model, metrics dict).
     """
     config.validate()
+    if config.prior == "vamp" and not (config.warmup_steps
+                                       or config.cycle_steps):
+        warnings.warn(
+            "--prior vamp without KL warm-up: the VampPrior matches any "
+            "posterior that ignores x, and such runs often collapse (KL 0, "
+            "no active units) in the first epoch. Consider --warmup-steps "
+            "with a few epochs' steps, as Tomczak & Welling (2018) do.",
+            stacklevel=2,
+        )
     # Before anything runs a TensorFlow op: the pools are fixed from then on.
     cpu_threads = threads.configure(config.cpu_threads, config.arch)
     strategy = distribute.get_strategy(config.strategy)

@@ -312,11 +312,13 @@ def _fit_stream(model, keras_fit, stream, a, from_array):
     # Keras asks `make_train_function` (its public hook) for the function
     # to run; while this fit lasts it is the stream's. Keras iterates the
     # placeholder dataset only to count steps.
-    if from_array:
-        # Last in the list: runs after a backup has restored the step.
-        a["callbacks"] = list(a["callbacks"] or []) + [
-            _StartAtOptimizerStep(stream, int(model.optimizer.iterations))
-        ]
+    # Last in the list: runs after a backup has restored the step. A
+    # stream of the caller's is moved only when a backup did restore one
+    # (otherwise it stays where its owner put it).
+    a["callbacks"] = list(a["callbacks"] or []) + [
+        _StartAtOptimizerStep(stream, int(model.optimizer.iterations),
+                              only_if_restored=not from_array)
+    ]
     previous = model.train_function
     model.__dict__["_keras_vae_active_stream"] = (stream, spe)
     try:
@@ -336,13 +338,15 @@ class _StartAtOptimizerStep(keras.callbacks.Callback):
     count at the start of training, the stream goes to exactly that step:
     a resumed run sees the batches the interrupted one would have seen.
     From then on the stream counts its own steps (a `NaNGuard` rollback
-    rewinds the weights, not the data).
+    rewinds the weights, not the data). With `only_if_restored` (a stream
+    the caller passed to `fit`) only the second case moves it.
     """
 
-    def __init__(self, stream, step_before):
+    def __init__(self, stream, step_before, only_if_restored=False):
         super().__init__()
         self.stream = stream
         self.step_before = step_before
+        self.only_if_restored = only_if_restored
 
     def execution_period(self):
         return None
@@ -350,6 +354,8 @@ class _StartAtOptimizerStep(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         step = int(self.model.optimizer.iterations)
         if step == self.step_before:
+            if self.only_if_restored:
+                return
             per_epoch = self.stream.steps_per_epoch
             step = -(-step // per_epoch) * per_epoch
         self.stream.seek(step)
