@@ -1,6 +1,7 @@
 """Helpers shared by several test modules (tests/ is on sys.path through
 tests/conftest.py, so `from helpers import ...` works from every folder)."""
 
+import keras
 import numpy as np
 import tensorflow_probability as tfp
 
@@ -48,3 +49,15 @@ def assert_same(actual, expected):
         raise AssertionError(
             f"{np.mean(actual != expected):.3%} of the values differ"
         )
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt after the given global step, like a kill."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) == self.step:
+            raise KeyboardInterrupt(f"interrupted after step {self.step}")

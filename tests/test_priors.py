@@ -86,7 +86,7 @@ def test_names_and_config_round_trip(tmp_path):
 
 
 # -- the mixture priors ---------------------------------------------------------
-from helpers import binary_data, tiny_vae  # noqa: E402
+from helpers import Interrupt, binary_data, tiny_vae  # noqa: E402
 
 
 def _logsumexp(a, axis=-1):
@@ -362,16 +362,6 @@ def test_exported_signatures_with_mixture_priors_match_the_model(tmp_path):
             _logsumexp(log_w.T) - np.log(k), rtol=1e-5, atol=1e-4)
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) == self.step:
-            raise KeyboardInterrupt(f"interrupted after step {self.step}")
-
-
 @pytest.mark.parametrize("name", ["standard_normal", "vamp"])
 def test_a_run_interrupted_and_resumed_ends_with_the_same_weights(
         tmp_path, name):
@@ -397,7 +387,7 @@ def test_a_run_interrupted_and_resumed_ends_with_the_same_weights(
 
     reference = train(str(tmp_path / "a"))
     with pytest.raises(KeyboardInterrupt):
-        train(str(tmp_path / "b"), [_Interrupt(7)])
+        train(str(tmp_path / "b"), [Interrupt(7)])
     resumed = train(str(tmp_path / "b"))
     assert int(resumed.optimizer.iterations) == 15
     for a, b in zip(reference.weights, resumed.weights):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_vae as kv
+from helpers import Interrupt
 from keras_vae import callbacks as kcb
 from keras_vae import resume
 
@@ -31,16 +32,6 @@ def _model(init=None, latent_dim=2):
     return model
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Raises after the given global step, like a kill."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) == self.step:
-            raise KeyboardInterrupt(f"interrupted after step {self.step}")
 
 
 def _train(backup_dir, init, extra=(), double_checkpoint=False):
@@ -69,7 +60,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, interrupt_at):
     reference = _train(str(tmp_path / "a"), init)
 
     with pytest.raises(KeyboardInterrupt):
-        _train(str(tmp_path / "b"), init, [_Interrupt(interrupt_at)])
+        _train(str(tmp_path / "b"), init, [Interrupt(interrupt_at)])
     with open(tmp_path / "b" / "training_metadata.json") as f:
         saved = json.load(f)
     assert saved["step"] == {7: 6, 8: 8}[interrupt_at]  # save_freq=2
@@ -101,7 +92,7 @@ def test_a_corrupt_latest_backup_resumes_exactly_from_the_previous(
     reference = _train(str(tmp_path / "a"), init)
     backup_dir = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
-        _train(str(backup_dir), init, [_Interrupt(7)],
+        _train(str(backup_dir), init, [Interrupt(7)],
                double_checkpoint=True)
     # Saved at steps 2, 4 and 6: the latest is step 6, the previous step 4.
     backup = kcb.BackupAndRestore(str(backup_dir), double_checkpoint=True)
@@ -123,7 +114,7 @@ def test_a_corrupt_latest_backup_resumes_exactly_from_the_previous(
 def test_a_corrupt_backup_without_a_previous_one_is_a_clear_error(tmp_path):
     backup_dir = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
-        _train(str(backup_dir), _model().get_weights(), [_Interrupt(5)])
+        _train(str(backup_dir), _model().get_weights(), [Interrupt(5)])
     _corrupt(backup_dir / "latest.weights.h5")
     assert os.path.exists(backup_dir / "latest.weights.h5")
     with pytest.raises(ValueError, match="cannot be read.*Delete"):
@@ -135,7 +126,7 @@ def test_a_corrupt_backup_without_a_previous_one_is_a_clear_error(tmp_path):
 def test_resume_refuses_a_backup_of_a_different_model(tmp_path):
     backup_dir = str(tmp_path / "backup")
     with pytest.raises(KeyboardInterrupt):
-        _train(backup_dir, _model().get_weights(), [_Interrupt(2)])
+        _train(backup_dir, _model().get_weights(), [Interrupt(2)])
     other = _model(latent_dim=3)
     backup = kcb.BackupAndRestore(backup_dir)
     with pytest.raises(ValueError, match="different model.*latent_dim"):
@@ -178,7 +169,7 @@ def test_keras_vae_train_resumes_to_the_same_model(tmp_path, data_dir):
 
     reference, _ = runs.train(config("a"))
     with pytest.raises(KeyboardInterrupt):
-        runs.train(config("b"), callbacks=[_Interrupt(6)])
+        runs.train(config("b"), callbacks=[Interrupt(6)])
     assert os.path.exists(tmp_path / "b" / "backup" / "latest.weights.h5")
     assert not os.path.exists(tmp_path / "b" / "model.keras")
     # A different model cannot take over the backup; nothing is written.
@@ -248,7 +239,7 @@ def test_keras_vae_train_resumes_exactly_with_several_steps_per_execution(
 
     reference, _ = runs.train(config("a"))
     with pytest.raises(KeyboardInterrupt):
-        runs.train(config("b"), callbacks=[_Interrupt(stop)])
+        runs.train(config("b"), callbacks=[Interrupt(stop)])
     backup = kcb.BackupAndRestore(str(tmp_path / "b" / "backup"))
     assert backup.resume_step() == {20: 16, 14: 12}[stop]
     resumed, _ = runs.train(config("b"))
