@@ -67,6 +67,11 @@ def _add_train_parser(subparsers):
                    metavar="K",
                    help="components of the mog prior (default 10) or "
                         "pseudo-inputs of the vamp prior (default 500)")
+    p.add_argument("--posterior", default="diagonal",
+                   choices=["diagonal", "full"],
+                   help="q(z|x): diagonal Gaussian (default) or a Gaussian "
+                        "with a full covariance (Cholesky factor from the "
+                        "encoder)")
     p.add_argument("--binarize", default="auto",
                    choices=["auto", "dynamic", "static", "threshold", "none"],
                    help="binarization protocol; auto = dynamic for the "
@@ -185,6 +190,7 @@ def _run_train(args):
         likelihood=args.likelihood,
         prior=args.prior,
         prior_components=args.prior_components or 0,
+        posterior=args.posterior,
         binarize=_resolve_binarize(args),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -211,7 +217,8 @@ def _run_train(args):
     _, metrics = runs.train(config)
     test = metrics["test"]
     print(f"\nData: {metrics['protocol']}")
-    print(f"Model: {metrics['architecture']}; prior {metrics['prior']}")
+    print(f"Model: {metrics['architecture']}; prior {metrics['prior']}; "
+          f"posterior {metrics['posterior']}")
     print(
         f"Test ELBO {test['elbo']:.2f} nats (reconstruction "
         f"{test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}); "

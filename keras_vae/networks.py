@@ -1,8 +1,10 @@
 """Encoder and decoder builders: MLP (AEVB / IWAE papers) and convolutional
 (the keras.io VAE example).
 
-Encoders map x (batch, *input_shape) to [z_mean, z_log_var], each
-(batch, latent_dim). Decoders map z (batch, latent_dim) to the parameters of
+Encoders map x (batch, *input_shape) to the posterior head's parameters:
+[z_mean, z_log_var], each (batch, latent_dim), for the default diagonal
+Gaussian, and in general one output per `posterior.param_names`, sized by
+`posterior.params_size(latent_dim)`. Decoders map z (batch, latent_dim) to the parameters of
 p(x|z), (batch, params_size) for MLPs and (batch, H, W, C * k) for conv
 nets, where the likelihood head says how many numbers it needs.
 """
@@ -59,9 +61,19 @@ def _check_units(units, name="hidden_units"):
     return units
 
 
+def _posterior_outputs(h, latent_dim, posterior):
+    """One Dense output per parameter of the posterior head, named by
+    `param_names` and sized by `params_size(latent_dim)`."""
+    from keras_vae import posteriors as posteriors_lib
+
+    head = posteriors_lib.get(posterior)
+    return [keras.layers.Dense(size, name=name)(h) for name, size in zip(
+        head.param_names, head.params_size(latent_dim))]
+
+
 def build_mlp_encoder(
     input_shape, latent_dim, hidden_units=(500,), activation="tanh",
-    name="encoder",
+    name="encoder", posterior=None,
 ):
     """MLP encoder x -> [z_mean, z_log_var] (Kingma & Welling 2014).
 
@@ -72,6 +84,8 @@ def build_mlp_encoder(
             MNIST model uses (200, 200).
         activation: str, default "tanh".
         name: model name.
+        posterior: the posterior head (or its name) whose parameters the
+            encoder outputs; default the diagonal Gaussian.
 
     Returns:
         A built functional `keras.Model`.
@@ -87,9 +101,8 @@ def build_mlp_encoder(
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, activation=activation,
                                name=f"hidden_{i}")(h)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(x, [z_mean, z_log_var], name=name)
+    return keras.Model(x, _posterior_outputs(h, latent_dim, posterior),
+                       name=name)
 
 
 def build_mlp_decoder(
@@ -141,7 +154,7 @@ def _conv_grid(input_shape, num_layers):
 
 def build_conv_encoder(
     input_shape, latent_dim, filters=(32, 64), dense_units=16,
-    activation="relu", name="encoder",
+    activation="relu", name="encoder", posterior=None,
 ):
     """Convolutional encoder of the keras.io VAE example.
 
@@ -155,6 +168,8 @@ def build_conv_encoder(
         filters: tuple of ints, default (32, 64).
         dense_units: int, default 16.
         activation: str, default "relu".
+        posterior: the posterior head (or its name) whose parameters the
+            encoder outputs; default the diagonal Gaussian.
     """
     input_shape = _check_shape(input_shape, "input_shape")
     check_latent_dim(latent_dim)
@@ -169,9 +184,8 @@ def build_conv_encoder(
     if dense_units:
         h = keras.layers.Dense(dense_units, activation=activation,
                                name="dense")(h)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(h)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(h)
-    return keras.Model(x, [z_mean, z_log_var], name=name)
+    return keras.Model(x, _posterior_outputs(h, latent_dim, posterior),
+                       name=name)
 
 
 def build_conv_decoder(

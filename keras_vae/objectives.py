@@ -35,6 +35,26 @@ def gaussian_kl(z_mean, z_log_var):
     return tf.reduce_sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=-1)
 
 
+def full_gaussian_kl(z_mean, scale_tril):
+    """Closed-form KL(N(z_mean, S S^T) || N(0, I)) per example, S lower
+    triangular with a positive diagonal:
+
+        0.5 * (||S||_F^2 + ||z_mean||^2 - L) - sum_i log S_ii
+
+    Args:
+        z_mean: tensor (..., L).
+        scale_tril: tensor (..., L, L).
+
+    Returns:
+        Tensor (...,), nats.
+    """
+    latent_dim = tf.cast(tf.shape(z_mean)[-1], z_mean.dtype)
+    return (0.5 * (tf.reduce_sum(tf.square(scale_tril), axis=[-2, -1])
+                   + tf.reduce_sum(tf.square(z_mean), axis=-1) - latent_dim)
+            - tf.reduce_sum(tf.math.log(tf.linalg.diag_part(scale_tril)),
+                            axis=-1))
+
+
 def gaussian_kl_per_dim(z_mean, z_log_var):
     """KL of each latent dimension, shape (..., latent_dim), in nats."""
     z_mean = tf.convert_to_tensor(z_mean)

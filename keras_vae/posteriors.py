@@ -237,8 +237,83 @@ class DiagonalGaussian(Posterior):
         return None
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+class FullCovarianceGaussian(Posterior):
+    """q(z|x) = N(z_mean, S S^T) with a full lower-triangular factor S.
+
+    The encoder outputs [z_mean, z_tril]: z_mean (batch, L) and the
+    L (L + 1) / 2 entries of S, row by row (`tfp.math.fill_triangular`'s
+    order), (batch, L (L + 1) / 2). The diagonal entries are log variances:
+    S_ii = exp(soft_clamp(d_i) / 2), the same map (and clamp) as the
+    diagonal posterior's z_log_var, so with zero off-diagonal entries this
+    head is `DiagonalGaussian` exactly. As a distribution it is
+    `tfd.MultivariateNormalTriL`. Against the standard normal the KL has a
+    closed form (`objectives.full_gaussian_kl`); it does not split by
+    dimension, so free bits are refused with it.
+
+    Example:
+        >>> vae = kv.build_mlp_vae((28, 28, 1), 10, posterior="full")
+        >>> [o.shape[-1] for o in vae.encoder.outputs]
+        [10, 55]
+    """
+
+    param_names = ("z_mean", "z_tril")
+
+    def params_size(self, latent_dim):
+        latent_dim = int(latent_dim)
+        return (latent_dim, latent_dim * (latent_dim + 1) // 2)
+
+    def check_params(self, params, who=None):
+        z_mean, z_tril = super().check_params(params, who)
+        latent_dim = z_mean.shape[-1]
+        if latent_dim is not None and z_tril.shape[-1] is not None and (
+            z_tril.shape[-1] != latent_dim * (latent_dim + 1) // 2
+        ):
+            raise ValueError(
+                "z_tril must hold the L (L + 1) / 2 entries of the Cholesky "
+                f"factor for z_mean of size L = {latent_dim}. Received: "
+                f"z_mean.shape={tuple(z_mean.shape)}, "
+                f"z_tril.shape={tuple(z_tril.shape)}"
+            )
+        return [z_mean, z_tril]
+
+    def scale_tril(self, params):
+        """S, (..., L, L): lower triangular, diagonal exp(clamp(d) / 2)."""
+        filled = tfp.math.fill_triangular(params[1])
+        log_var = objectives.soft_clamp_log_var(tf.linalg.diag_part(filled))
+        return tf.linalg.set_diag(filled, tf.exp(0.5 * log_var))
+
+    def reparameterize(self, params, eps):
+        """z = z_mean + S eps; eps (..., B, L) broadcasts against (B, ...)."""
+        return params[0] + tf.linalg.matvec(self.scale_tril(params), eps)
+
+    def log_prob(self, params, z):
+        return self.distribution(params).log_prob(z)
+
+    def sample_and_log_prob(self, params, eps):
+        # z = z_mean + S eps has density N(eps; 0, I) / |det S|.
+        scale = self.scale_tril(params)
+        z = params[0] + tf.linalg.matvec(scale, eps)
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(scale)), -1)
+        return z, objectives.log_standard_normal(eps) - log_det
+
+    def mean(self, params):
+        return params[0]
+
+    def distribution(self, params):
+        return tfd.MultivariateNormalTriL(loc=params[0],
+                                          scale_tril=self.scale_tril(params))
+
+    def kl_divergence(self, params, prior):
+        if isinstance(prior, priors_lib.StandardNormal):
+            return objectives.full_gaussian_kl(params[0],
+                                               self.scale_tril(params))
+        return super().kl_divergence(params, prior)
+
+
 _REGISTRY = {
     "diagonal": DiagonalGaussian,
+    "full": FullCovarianceGaussian,
 }
 
 
@@ -252,8 +327,9 @@ def get(identifier):
     None.
 
     Args:
-        identifier: None (the default `DiagonalGaussian()`), "diagonal", a
-            `Posterior` instance (returned as is), or a dict made by
+        identifier: None (the default `DiagonalGaussian()`), "diagonal",
+            "full" (`FullCovarianceGaussian()`), a `Posterior` instance
+            (returned as is), or a dict made by
             `keras.saving.serialize_keras_object`.
 
     Raises:
@@ -267,4 +343,5 @@ def get(identifier):
                          DiagonalGaussian)
 
 
-__all__ = ["DiagonalGaussian", "Posterior", "get", "names"]
+__all__ = ["DiagonalGaussian", "FullCovarianceGaussian", "Posterior", "get",
+           "names"]

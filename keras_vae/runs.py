@@ -52,6 +52,8 @@ class TrainConfig:
     # 500 pseudo-inputs).
     prior: str = "standard"
     prior_components: int = 0
+    # The posterior q(z|x): "diagonal" or "full" (keras_vae.posteriors).
+    posterior: str = "diagonal"
     binarize: str = "dynamic"
     epochs: int = 10
     batch_size: int = 100
@@ -108,6 +110,18 @@ class TrainConfig:
                 f"{self.prior_components}."
             )
         make_prior(self)  # the prior's own checks
+        if self.posterior not in POSTERIORS:
+            raise ValueError(
+                f"Unknown posterior {self.posterior!r}. Expected one of "
+                f"{list(POSTERIORS)}."
+            )
+        if self.free_bits and self.posterior != "diagonal":
+            raise ValueError(
+                "free bits floor the KL of each latent dimension, and the "
+                f"KL of the {self.posterior!r} posterior does not split by "
+                "dimension (its dimensions are correlated). Use --free-bits "
+                "0 with it, or --posterior diagonal."
+            )
         if self.free_bits and self.prior != "standard":
             raise ValueError(
                 "free bits floor the KL of each latent dimension, which "
@@ -294,6 +308,8 @@ class RunDirectory:
 
 #: The --prior choices and the keras_vae.priors names they stand for.
 PRIORS = {"standard": "standard_normal", "mog": "mog", "vamp": "vamp"}
+#: The --posterior choices (keras_vae.posteriors names).
+POSTERIORS = ("diagonal", "full")
 
 
 def make_prior(config):
@@ -313,6 +329,7 @@ def build_model(config, input_shape):
     """The VAE a config describes, for examples of `input_shape`."""
     kwargs = dict(
         prior=make_prior(config),
+        posterior=config.posterior,
         likelihood=config.likelihood,
         beta=config.beta,
         num_samples=config.num_samples,
@@ -463,6 +480,7 @@ def train(config, callbacks=()):
         "protocol": protocol,
         "likelihood": config.likelihood,
         "prior": describe_prior(model.prior),
+        "posterior": describe_posterior(model.posterior),
         "architecture": _describe_arch(config, x_train.shape[1:]),
         "epochs": len(history_dict.get("loss", [])),
         "train_examples": int(len(x_train)),
@@ -483,6 +501,13 @@ def train(config, callbacks=()):
     write_figures(model, x_test, y_test, config.run_dir, history_dict,
                   title=protocol)
     return model, metrics
+
+
+def describe_posterior(posterior):
+    """A posterior head in words, for metrics.json."""
+    return {"DiagonalGaussian": "diagonal Gaussian",
+            "FullCovarianceGaussian": "full-covariance Gaussian"}.get(
+        type(posterior).__name__, type(posterior).__name__)
 
 
 def describe_prior(prior):

@@ -809,15 +809,20 @@ def build_mlp_vae(
             paper's 784-200-200-50 model with latent_dim=50.
         likelihood: name or `Likelihood`, default "bernoulli".
         activation: str, default "tanh".
-        **vae_kwargs: beta, num_samples, seed, objective, free_bits.
+        **vae_kwargs: beta, num_samples, seed, objective, free_bits,
+            prior, posterior (the encoder's outputs are sized by the
+            posterior's `params_size`).
 
     Example:
         >>> vae = build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))
     """
     networks.check_latent_dim(latent_dim)
     head = likelihoods_lib.get(likelihood)
+    posterior = vae_kwargs["posterior"] = posteriors_lib.get(
+        vae_kwargs.get("posterior"))
     encoder = networks.build_mlp_encoder(
-        input_shape, latent_dim, hidden_units, activation
+        input_shape, latent_dim, hidden_units, activation,
+        posterior=posterior,
     )
     decoder = networks.build_mlp_decoder(
         latent_dim, input_shape, tuple(reversed(tuple(hidden_units)))
@@ -840,12 +845,16 @@ def build_conv_vae(
         likelihood: name or `Likelihood`, default "bernoulli".
         filters: encoder filters; the decoder mirrors them.
         dense_units: width of the encoder's dense layer.
-        **vae_kwargs: beta, num_samples, seed, objective, free_bits.
+        **vae_kwargs: beta, num_samples, seed, objective, free_bits,
+            prior, posterior (the encoder's outputs are sized by the
+            posterior's `params_size`).
     """
     networks.check_latent_dim(latent_dim)
     head = likelihoods_lib.get(likelihood)
+    posterior = vae_kwargs["posterior"] = posteriors_lib.get(
+        vae_kwargs.get("posterior"))
     encoder = networks.build_conv_encoder(
-        input_shape, latent_dim, filters, dense_units
+        input_shape, latent_dim, filters, dense_units, posterior=posterior,
     )
     decoder = networks.build_conv_decoder(
         latent_dim, input_shape, tuple(reversed(tuple(filters))),

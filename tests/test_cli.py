@@ -101,12 +101,12 @@ def test_argument_types_are_checked(capsys):
     assert "positive integer" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("prior, components, words", [
-    ("vamp", 20, "VampPrior, 20 pseudo-inputs"),
-    ("mog", 4, "learned mixture of 4 diagonal Gaussians"),
+@pytest.mark.parametrize("prior, components, words, posterior", [
+    ("vamp", 20, "VampPrior, 20 pseudo-inputs", "diagonal"),
+    ("mog", 4, "learned mixture of 4 diagonal Gaussians", "full"),
 ])
 def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
-                                    words):
+                                    words, posterior):
     import keras
 
     import keras_vae as kv
@@ -115,7 +115,7 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
     argv = [
         "train", "--dataset", "mnist", "--latent-dim", "2",
         "--hidden-units", "32", "--epochs", "1", "--prior", prior,
-        "--prior-components", str(components),
+        "--prior-components", str(components), "--posterior", posterior,
         "--max-train-examples", "400", "--out", str(run), "--verbose", "0",
     ]
     if prior == "vamp":
@@ -126,10 +126,13 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
     status = cli.main(argv)
     assert status == 0
     config = json.loads((run / "config.json").read_text())
-    assert (config["prior"], config["prior_components"]) == (prior,
-                                                             components)
+    assert (config["prior"], config["prior_components"],
+            config["posterior"]) == (prior, components, posterior)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["prior"] == words
+    assert metrics["posterior"] == {"diagonal": "diagonal Gaussian",
+                                    "full": "full-covariance Gaussian"}[
+        posterior]
     assert np.isfinite(metrics["test"]["elbo"])
     for name in ("reconstructions", "samples", "loss_curves",
                  "latent_scatter", "manifold"):
@@ -137,6 +140,7 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
     model = keras.models.load_model(run / "model.keras", safe_mode=True)
     cls = {"vamp": kv.priors.VampPrior, "mog": kv.priors.MixtureOfGaussians}
     assert isinstance(model.prior, cls[prior])
+    assert type(model.posterior) is type(kv.posteriors.get(posterior))
     if prior == "vamp":
         # The pseudo-inputs started at training examples and were trained.
         u = model.prior.pseudo_inputs.numpy()
@@ -151,6 +155,8 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
      "--free-bits 0 with it, or --prior standard"),
     (["--prior", "vamp", "--prior-components", "50",
       "--max-train-examples", "20"], "Pass --prior-components 20 or fewer"),
+    (["--posterior", "full", "--free-bits", "0.5"],
+     "--free-bits 0 with it, or --posterior diagonal"),
 ])
 def test_bad_prior_settings_fail_before_writing(tmp_path, capsys, argv,
                                                 message, data_dir):
@@ -164,6 +170,7 @@ def test_bad_prior_settings_fail_before_writing(tmp_path, capsys, argv,
 
 @pytest.mark.parametrize("argv, message", [
     (["--prior", "vampprior"], "invalid choice: 'vampprior'"),
+    (["--posterior", "iaf"], "invalid choice: 'iaf'"),
     (["--prior", "mog", "--prior-components", "0"],
      "--prior-components: expected a positive integer"),
 ])

@@ -186,3 +186,126 @@ def test_log_prob_of_a_draw_is_exact_even_for_a_very_narrow_q():
     e = eps.numpy().astype("float64")
     exact = -0.5 * np.sum(np.log(2 * np.pi) - 35.0 + e**2, -1)
     np.testing.assert_allclose(log_q, exact, rtol=1e-6)
+
+
+# -- the full-covariance Gaussian -----------------------------------------------
+def _tril_params(rng, batch, latent_dim, off_scale=0.5):
+    z_mean = rng.normal(size=(batch, latent_dim))
+    entries = rng.normal(scale=off_scale,
+                         size=(batch, latent_dim * (latent_dim + 1) // 2))
+    return z_mean.astype("float32"), entries.astype("float32")
+
+
+def _numpy_tril(entries, latent_dim):
+    """fill_triangular's row order, written out: the rows of the lower
+    triangle, then log-variance diagonal -> standard deviations."""
+    head = kv.posteriors.FullCovarianceGaussian()
+    filled = tfp.math.fill_triangular(entries).numpy().astype("float64")
+    diag = np.exp(0.5 * np.diagonal(filled, axis1=-2, axis2=-1))
+    out = np.tril(filled, -1)
+    idx = np.arange(latent_dim)
+    out[..., idx, idx] = diag
+    assert head.params_size(latent_dim)[1] == entries.shape[-1]
+    return out
+
+
+def test_full_covariance_log_prob_is_the_numpy_density():
+    rng = np.random.default_rng(0)
+    head = kv.posteriors.FullCovarianceGaussian()
+    assert head.params_size(4) == (4, 10)
+    z_mean, entries = _tril_params(rng, 3, 4)
+    scale = _numpy_tril(entries, 4)
+    np.testing.assert_allclose(head.scale_tril([z_mean, entries]), scale,
+                               rtol=1e-6)
+    z = rng.normal(size=(5, 3, 4))
+    cov = scale @ np.swapaxes(scale, -1, -2)
+    diff = z - z_mean
+    maha = np.einsum("sbi,bij,sbj->sb", diff, np.linalg.inv(cov), diff)
+    by_hand = -0.5 * (4 * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1]
+                      + maha)
+    ours = head.log_prob([tf.constant(z_mean), tf.constant(entries)],
+                         tf.constant(z, tf.float32)).numpy()
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-4, atol=1e-4)
+    # The draw's log q (from the noise and the log-determinant) is the same.
+    eps = tf.random.stateless_normal((5, 3, 4), seed=[1, 2])
+    zz, log_q = head.sample_and_log_prob([z_mean, entries], eps)
+    np.testing.assert_allclose(zz, z_mean + np.einsum("bij,sbj->sbi", scale,
+                                                      eps.numpy()),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(log_q, head.log_prob([z_mean, entries], zz),
+                               rtol=1e-4, atol=1e-4)
+    # Closed-form KL against N(0, I) is TFP's and numpy's.
+    kl = head.kl_divergence([z_mean, entries], kv.priors.StandardNormal(
+        latent_dim=4)).numpy()
+    np.testing.assert_allclose(kl, tfd.kl_divergence(
+        head.distribution([z_mean, entries]),
+        tfd.MultivariateNormalDiag(tf.zeros(4))), rtol=1e-5)
+    np.testing.assert_allclose(kl, 0.5 * (np.trace(cov, axis1=-2, axis2=-1)
+                                          + np.sum(z_mean ** 2, -1) - 4
+                                          - np.linalg.slogdet(cov)[1]),
+                               rtol=1e-5)
+
+
+def test_full_covariance_with_a_diagonal_factor_is_the_diagonal_gaussian():
+    rng = np.random.default_rng(1)
+    z_mean = rng.normal(size=(3, 4)).astype("float32")
+    z_log_var = rng.uniform(-3, 1, size=(3, 4)).astype("float32")
+    entries = np.zeros((3, 10), "float32")
+    # Which of the 10 entries fill_triangular puts at (i, i), for each i:
+    # place the log variances there, zeros elsewhere.
+    where = np.diagonal(tfp.math.fill_triangular(
+        np.arange(10.0)).numpy()).astype(int)
+    entries[:, where] = z_log_var
+    full = kv.posteriors.FullCovarianceGaussian()
+    diag = kv.posteriors.DiagonalGaussian()
+    np.testing.assert_allclose(
+        np.diagonal(full.scale_tril([z_mean, entries]), axis1=1, axis2=2),
+        np.exp(0.5 * z_log_var), rtol=1e-6)
+    eps = tf.random.stateless_normal((6, 3, 4), seed=[3, 4])
+    z_f, lq_f = full.sample_and_log_prob([z_mean, entries], eps)
+    z_d, lq_d = diag.sample_and_log_prob([z_mean, z_log_var], eps)
+    np.testing.assert_allclose(z_f, z_d, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(lq_f, lq_d, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(full.log_prob([z_mean, entries], z_d),
+                               diag.log_prob([z_mean, z_log_var], z_d),
+                               rtol=1e-5, atol=1e-5)
+    prior = kv.priors.StandardNormal(latent_dim=4)
+    np.testing.assert_allclose(full.kl_divergence([z_mean, entries], prior),
+                               diag.kl_divergence([z_mean, z_log_var], prior),
+                               rtol=1e-5)
+
+
+def test_full_covariance_model_trains_saves_and_refuses_free_bits(tmp_path):
+    vae = kv.build_mlp_vae(SHAPE, 3, hidden_units=(8,), posterior="full",
+                           seed=2)
+    assert [int(o.shape[-1]) for o in vae.encoder.outputs] == [3, 6]
+    x = (np.random.default_rng(0).uniform(size=(40,) + SHAPE) > 0.5).astype(
+        "float32")
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = vae.fit(x, batch_size=10, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    vae.save(tmp_path / "f.keras")
+    loaded = keras.models.load_model(tmp_path / "f.keras", safe_mode=True)
+    assert isinstance(loaded.posterior, kv.posteriors.FullCovarianceGaussian)
+    np.testing.assert_array_equal(loaded.log_weights(x, 10, seed=1),
+                                  vae.log_weights(x, 10, seed=1))
+    # A VampPrior over full-covariance components: log p(z) is the numpy
+    # mixture of the pseudo-inputs' densities (the broadcast path).
+    vamp = kv.build_mlp_vae(SHAPE, 3, hidden_units=(8,), posterior="full",
+                            prior=kv.priors.VampPrior(4, seed=0), seed=2)
+    u = vamp.prior.pseudo_inputs.numpy()
+    params = vamp.posterior_params(tf.constant(u))
+    cov = np.asarray(vamp.posterior.scale_tril(params), "float64")
+    cov = cov @ np.swapaxes(cov, -1, -2)
+    z = np.random.default_rng(3).normal(size=(7, 3))
+    diff = z[:, None] - params[0].numpy()[None]
+    maha = np.einsum("nki,kij,nkj->nk", diff, np.linalg.inv(cov), diff)
+    comp = -0.5 * (3 * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + maha)
+    expected = np.log(np.mean(np.exp(comp), axis=1))
+    np.testing.assert_allclose(vamp.prior.log_prob(z.astype("float32")),
+                               expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="does not split by dimension"):
+        kv.build_mlp_vae(SHAPE, 3, hidden_units=(8,), posterior="full",
+                         free_bits=0.5)
+    with pytest.raises(ValueError, match=r"\['diagonal', 'full'\]"):
+        kv.posteriors.get("iaf_typo")

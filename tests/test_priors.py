@@ -310,17 +310,25 @@ def test_mixture_priors_survive_keras_files_with_safe_mode(tmp_path, name):
                                   vae.prior.log_prob(z))
 
 
-def test_exported_signatures_with_mixture_priors_match_the_model(tmp_path):
-    """Each mixture-prior model exported and served in a TensorFlow-only
-    process: every signature equals the in-process model on the noise the
-    export documents (eps_k, k = 0, 1, ...)."""
+# The parts of keras_vae.priors and keras_vae.posteriors beyond the default
+# pair, each in a model of its own.
+_PART_CASES = {"mog": dict(prior="mog"), "vamp": dict(prior="vamp"),
+               "full": dict(posterior="full"),
+               "vamp+full": dict(prior="vamp", posterior="full")}
+
+
+def test_exported_signatures_with_new_parts_match_the_model(tmp_path):
+    """Each model (mixture priors, full-covariance posterior) exported and
+    served in a TensorFlow-only process: every signature equals the
+    in-process model on the noise the export documents (eps_k, k = 0, 1,
+    ...)."""
     from keras_vae import export as export_lib
     from test_export import Bundle
 
     bundle = Bundle(tmp_path)
     k = 300  # crosses two noise chunks
-    for name in ("mog", "vamp"):
-        vae = tiny_vae(prior=kv.priors.get(name))
+    for name, parts in _PART_CASES.items():
+        vae = tiny_vae(**parts)
         x = binary_data(30)
         vae.compile(optimizer=keras.optimizers.Adam(1e-2))
         vae.fit(x, batch_size=10, epochs=1, verbose=0)
@@ -340,7 +348,7 @@ def test_exported_signatures_with_mixture_priors_match_the_model(tmp_path):
         [export_lib.CHUNK_SIZE, 3], seed=[export_lib.NOISE_SEED, c])
         for c in range(-(-k // export_lib.CHUNK_SIZE))]
     eps = tf.concat(chunks, 0)[:k, None]  # (K, 1, L), eps_0 first
-    for name in ("mog", "vamp"):
+    for name in _PART_CASES:
         vae, x = bundle.models[name], bundle.x[name]
         for key, value in zip(vae.posterior.param_names, vae.encode(x)):
             np.testing.assert_allclose(bundle.out(name, "encode", "x", key),
@@ -352,11 +360,16 @@ def test_exported_signatures_with_mixture_priors_match_the_model(tmp_path):
                                    vae.sample(5, seed=3), rtol=1e-5,
                                    atol=1e-6)
         params = vae.posterior_params(tf.constant(x))
-        log_w = np.asarray(vae.score_draws(tf.constant(x), params, eps)[0],
-                           "float64")  # (K, B)
-        # One draw and the Monte-Carlo KL: the ELBO is log w at eps_0.
+        log_w, log_px_z = (np.asarray(a, "float64") for a in vae.score_draws(
+            tf.constant(x), params, eps))  # (K, B) each
+        closed = vae.posterior.kl_divergence(params, vae.prior)
+        if closed is None:
+            # One draw and the Monte-Carlo KL: the ELBO is log w at eps_0.
+            expected = log_w[0]
+        else:  # the full-covariance q against N(0, I): the closed form
+            expected = log_px_z[0] - np.asarray(closed, "float64")
         np.testing.assert_allclose(bundle.out(name, "elbo", "x", "elbo"),
-                                   log_w[0], rtol=1e-5, atol=1e-4)
+                                   expected, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(
             bundle.out(name, "log_likelihood", "k", "log_likelihood"),
             _logsumexp(log_w.T) - np.log(k), rtol=1e-5, atol=1e-4)

@@ -25,7 +25,7 @@ N = 48
 
 
 def _head(lik_id):
-    lik_id = lik_id.partition("+")[0]
+    lik_id = lik_id.split("+")[0]
     if lik_id == "gaussian_learned":
         return kv.likelihoods.Gaussian("learned")
     if lik_id == "gaussian_optimal":
@@ -34,18 +34,24 @@ def _head(lik_id):
 
 
 def _build(arch, lik_id, seed=0):
-    """`lik_id` may name a prior after a "+": "bernoulli+vamp"."""
+    """`lik_id` may name a prior and a posterior after "+":
+    "bernoulli+vamp", "bernoulli+full", "bernoulli+vamp+full"."""
     keras.utils.set_random_seed(seed)
-    lik_id, _, prior = lik_id.partition("+")
-    prior = {"": None, "mog": kv.priors.MixtureOfGaussians(3, seed=seed),
-             "vamp": kv.priors.VampPrior(5, seed=seed)}[prior]
+    lik_id, *parts = lik_id.split("+")
+    prior = posterior = None
+    for part in parts:
+        if part == "full":
+            posterior = kv.posteriors.FullCovarianceGaussian()
+        else:
+            prior = {"mog": kv.priors.MixtureOfGaussians(3, seed=seed),
+                     "vamp": kv.priors.VampPrior(5, seed=seed)}[part]
     if arch == "mlp":
         return kv.build_mlp_vae(SHAPE, LATENT_DIM, hidden_units=(8,),
                                 likelihood=_head(lik_id), seed=seed,
-                                prior=prior)
+                                prior=prior, posterior=posterior)
     return kv.build_conv_vae(SHAPE, LATENT_DIM, likelihood=_head(lik_id),
                              filters=(4, 8), dense_units=8, seed=seed,
-                             prior=prior)
+                             prior=prior, posterior=posterior)
 
 
 def _data(model, seed=0):
@@ -81,10 +87,12 @@ WORKFLOWS = [("mlp", lik) for lik in
     # The learned priors (keras_vae.priors), through the same workflow.
     ("mlp", "bernoulli+mog"), ("mlp", "gaussian_learned+vamp"),
     ("conv", "bernoulli+vamp"),
+    # The full-covariance posterior (keras_vae.posteriors).
+    ("mlp", "bernoulli+full"), ("conv", "gaussian_learned+vamp+full"),
 ]
 FAST = {("mlp", "bernoulli"), ("mlp", "gaussian_optimal"),
         ("conv", "bernoulli"), ("mlp", "bernoulli+mog"),
-        ("conv", "bernoulli+vamp")}
+        ("conv", "bernoulli+vamp"), ("mlp", "bernoulli+full")}
 
 
 @pytest.mark.parametrize("arch, lik_id", [
@@ -124,8 +132,9 @@ def test_whole_public_surface_in_one_process(tmp_path, arch, lik_id):
     assert report["active_units"]["latent_dim"] == LATENT_DIM
 
     # encode / reconstruct / sample
-    z_mean, z_log_var = vae.encode(x)
-    assert z_mean.shape == z_log_var.shape == (N, LATENT_DIM)
+    z_mean, spread = vae.encode(x)  # z_log_var, or z_tril (full)
+    sizes = vae.posterior.params_size(LATENT_DIM)
+    assert (z_mean.shape, spread.shape) == ((N, sizes[0]), (N, sizes[1]))
     np.testing.assert_allclose(
         vae.reconstruct(x), np.asarray(vae.decode(z_mean).mean()),
         rtol=1e-5, atol=1e-5)
