@@ -37,6 +37,7 @@ import tensorflow_probability as tfp
 
 from keras_vae import _parts
 from keras_vae import objectives
+from keras_vae.data import checks
 
 tfd = tfp.distributions
 
@@ -169,25 +170,6 @@ class StandardNormal(Prior):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim], dtype))
 
 
-def _check_count(value, name, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
-        value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be an int >= 1 ({what}). Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_seed(seed, who):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(
-            seed, (int, np.integer))):
-        raise ValueError(f"{who}: `seed` must be an int or None. "
-                         f"Received: seed={seed!r}")
-    return None if seed is None else int(seed)
-
-
 def _log_mean_components(log_weights, log_components):
     """log sum_k w_k p_k(z) from log w (K,) and log p_k(z) (..., K)."""
     return tf.reduce_logsumexp(log_components + log_weights, axis=-1)
@@ -224,9 +206,9 @@ class MixtureOfGaussians(Prior):
     def __init__(self, num_components=10, latent_dim=None, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.num_components = _check_count(
-            num_components, "num_components", "Gaussians in the mixture")
-        self.seed = _check_seed(seed, "MixtureOfGaussians")
+        self.num_components = checks.check_int(num_components,
+                                               "num_components")
+        self.seed = None if seed is None else checks.check_seed(seed)
         latent_dim = _check_latent_dim(latent_dim, "MixtureOfGaussians")
         if latent_dim is not None:
             self.set_latent_dim(latent_dim)
@@ -323,10 +305,9 @@ class VampPrior(Prior):
     def __init__(self, num_pseudo_inputs=500, latent_dim=None, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.num_pseudo_inputs = _check_count(
-            num_pseudo_inputs, "num_pseudo_inputs",
-            "pseudo-inputs, the mixture's components")
-        self.seed = _check_seed(seed, "VampPrior")
+        self.num_pseudo_inputs = checks.check_int(num_pseudo_inputs,
+                                                  "num_pseudo_inputs")
+        self.seed = None if seed is None else checks.check_seed(seed)
         self.event_shape = None
         # A plain holder, not the encoder and head themselves: the VAE owns
         # them, and a second reference here would make Keras track (and
@@ -378,8 +359,6 @@ class VampPrior(Prior):
             ValueError: x has fewer than K examples or another shape.
         """
         self._require_attached()
-        from keras_vae.data import checks
-
         x = checks.to_float32(x, "x")
         k = self.num_pseudo_inputs
         if tuple(x.shape[1:]) != self.event_shape or len(x) < k:

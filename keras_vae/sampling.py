@@ -49,6 +49,9 @@ class Sampling(keras.layers.Layer):
             with S > 1 it is (S, batch, latent_dim).
         add_kl: bool, default True. False skips the KL loss (the IWAE
             objective accounts for the prior inside its weights).
+        return_kl: bool, default False. True returns (z, kl) with kl the
+            per-example KL of these draws (B,), float32, unweighted and not
+            floored: the number the penalty is the batch mean of.
 
     Example:
         >>> z_mean = keras.Input((2,)); z_log_var = keras.Input((2,))
@@ -119,22 +122,32 @@ class Sampling(keras.layers.Layer):
             shape = tf.concat([[num_samples], shape], axis=0)
         return _normal_noise(shape, dtype, self.seed_generator)
 
-    def kl_penalty(self, params, z=None):
-        """The scalar KL penalty the layer adds: the batch-mean KL (floored
-        by free bits when set), before `kl_weight`. Computed in float32."""
+    def kl_per_example(self, params, z=None):
+        """KL(q(z|x) || p(z)) per example (B,), float32: the closed form
+        where the parts have one, else the Monte-Carlo estimate from the
+        draws z (`objectives.kl_divergence`)."""
         params32 = [tf.cast(p, "float32") for p in params]
         z32 = None if z is None else tf.cast(z, "float32")
+        return objectives.kl_divergence(self.posterior, params32, self.prior,
+                                        z32)
+
+    def kl_penalty(self, params, z=None, kl=None):
+        """The scalar KL penalty the layer adds: the batch-mean KL (floored
+        by free bits when set), before `kl_weight`. Computed in float32.
+        `kl`, the per-example KL of these draws when the caller has it, is
+        used instead of computing it again."""
         if self.free_bits > 0.0:
+            params32 = [tf.cast(p, "float32") for p in params]
             kl_per_dim = self.posterior.kl_per_dim(params32, self.prior)
             if kl_per_dim is None:
                 self._refuse_free_bits()
             return objectives.floor_kl(kl_per_dim, self.free_bits,
                                        groups=self.free_bits_groups)
-        return tf.reduce_mean(objectives.kl_divergence(
-            self.posterior, params32, self.prior, z32
-        ))
+        if kl is None:
+            kl = self.kl_per_example(params, z)
+        return tf.reduce_mean(kl)
 
-    def call(self, inputs, num_samples=1, add_kl=True):
+    def call(self, inputs, num_samples=1, add_kl=True, return_kl=False):
         params = self.posterior.check_params(inputs, "Sampling")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(
@@ -144,9 +157,12 @@ class Sampling(keras.layers.Layer):
         location = self.posterior.mean(params)
         eps = self.noise(tf.shape(location), location.dtype, num_samples)
         z = self.posterior.reparameterize(params, eps)
+        # One KL per step: the penalty and the caller's metric share it (a
+        # Monte-Carlo KL against a VampPrior costs an encoder pass).
+        kl = self.kl_per_example(params, z) if (add_kl or return_kl) else None
         if add_kl:
-            self.add_loss(self.kl_weight * self.kl_penalty(params, z))
-        return z
+            self.add_loss(self.kl_weight * self.kl_penalty(params, z, kl=kl))
+        return (z, kl) if return_kl else z
 
     def _stored_variables(self):
         # The RNG state is saved beside kl_weight, so a reloaded model draws

@@ -255,11 +255,9 @@ class VAE(keras.Model):
 
     def kl_at(self, params, z=None):
         """KL(q(z|x) || p(z)) per example (B,), float32: closed form where
-        the parts have one, else the Monte-Carlo estimate from draws z."""
-        params32 = [tf.cast(p, "float32") for p in params]
-        z32 = None if z is None else tf.cast(z, "float32")
-        return objectives.kl_divergence(self.posterior, params32, self.prior,
-                                        z32)
+        the parts have one, else the Monte-Carlo estimate from draws z
+        (`Sampling.kl_per_example`, the one the training loss uses)."""
+        return self.sampler.kl_per_example(params, z)
 
     def score_draws(self, x, params, eps):
         """(log w, log p(x|z)) for standard-normal noise eps (S, B or 1,
@@ -298,9 +296,9 @@ class VAE(keras.Model):
         x = tf.cast(x, "float32")
         params = self.posterior_params(x, training=training)
         use_iwae = self.objective == "iwae"
-        z = self.sampler(
+        z, kl = self.sampler(
             params, num_samples=num_samples, add_kl=not use_iwae,
-            training=training,
+            return_kl=True, training=training,
         )
         if num_samples == 1:
             z = z[None]  # (1, B, latent_dim)
@@ -308,7 +306,6 @@ class VAE(keras.Model):
         if training:
             self.likelihood.observe(decoded, x)
         log_px_z = self.likelihood.log_prob(decoded, x, fit_to=x)
-        kl = self.kl_at(params, z)
         reconstruction = objectives.expected_log_likelihood(log_px_z)
         elbo = objectives.elbo(log_px_z, kl)
         # self.losses holds the (weighted) KL from Sampling unless the IWAE
