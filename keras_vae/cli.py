@@ -68,10 +68,13 @@ def _add_train_parser(subparsers):
                    help="components of the mog prior (default 10) or "
                         "pseudo-inputs of the vamp prior (default 500)")
     p.add_argument("--posterior", default="diagonal",
-                   choices=["diagonal", "full"],
-                   help="q(z|x): diagonal Gaussian (default) or a Gaussian "
+                   choices=["diagonal", "full", "iaf"],
+                   help="q(z|x): diagonal Gaussian (default), a Gaussian "
                         "with a full covariance (Cholesky factor from the "
-                        "encoder)")
+                        "encoder), or inverse autoregressive flows over a "
+                        "diagonal Gaussian (Kingma et al. 2016)")
+    p.add_argument("--flows", type=_positive_int, default=None, metavar="N",
+                   help="flows of the iaf posterior (default 2)")
     p.add_argument("--binarize", default="auto",
                    choices=["auto", "dynamic", "static", "threshold", "none"],
                    help="binarization protocol; auto = dynamic for the "
@@ -191,6 +194,7 @@ def _run_train(args):
         prior=args.prior,
         prior_components=args.prior_components or 0,
         posterior=args.posterior,
+        flows=args.flows or 0,
         binarize=_resolve_binarize(args),
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -72,7 +72,7 @@ class DeterministicVAE(VAE):
         z_mean = self.posterior.mean(params)
         # Sampling adds the (beta-weighted) KL with add_loss; its draw is
         # used only to report the honest ELBO of this batch.
-        z = self.sampler(params, training=True)
+        z, log_qz = self.sampler(params, training=True, return_log_q=True)
         params_at_mean = self._decode_params(z_mean, training=True)
         self.likelihood.observe(params_at_mean, x)
         log_px_at_mean = self.likelihood.log_prob(
@@ -81,7 +81,7 @@ class DeterministicVAE(VAE):
         z = tf.stop_gradient(z)[None]
         log_px_z = tf.stop_gradient(
             self.log_px_z(x, z, training=True, fit_to=x))  # (1, B)
-        kl = self.kl_at(params, z)
+        kl = self.kl_at(params, z, log_qz[None])
         return {
             "loss": loss,
             "reconstruction": objectives.expected_log_likelihood(log_px_z),

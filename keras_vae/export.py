@@ -210,8 +210,9 @@ def _serving_functions(model):
         x = _checked(x)
         params = model.posterior_params(x)
         eps = _noise_chunk(0, latent_dim)[:1, None]  # eps_0, (1, 1, L)
-        z = model.posterior.reparameterize(params, eps)  # (1, B, L)
-        terms = model.elbo_terms_at(x, params, z)
+        # (1, B, L) and (1, B)
+        z, log_qz = model.posterior.sample_and_log_prob(params, eps)
+        terms = model.elbo_terms_at(x, params, z, log_qz=log_qz)
         return {k: terms[k] for k in ("elbo", "reconstruction", "kl")}
 
     def log_likelihood(x, num_samples):

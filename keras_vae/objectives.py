@@ -202,7 +202,7 @@ def log_standard_normal(z):
     return -0.5 * tf.reduce_sum(LOG_2PI + tf.square(z), axis=-1)
 
 
-def kl_divergence(posterior, params, prior, z=None):
+def kl_divergence(posterior, params, prior, z=None, log_qz=None):
     """KL(q(z|x) || p(z)) per example, (B,), in nats.
 
     The closed form when the posterior head has one against this prior
@@ -218,6 +218,10 @@ def kl_divergence(posterior, params, prior, z=None):
         prior: a `keras_vae.priors.Prior`.
         z: draws from q, (B, latent_dim) or (S, B, latent_dim); needed only
             when there is no closed form.
+        log_qz: log q(z|x) of those draws, (B,) or (S, B), when the caller
+            has it from the draw itself (`posterior.sample_and_log_prob`);
+            None recomputes it from z with `posterior.log_prob`. A flow
+            posterior needs it: its density at a given z costs an inversion.
 
     Raises:
         ValueError: no closed form and no draws given.
@@ -231,7 +235,9 @@ def kl_divergence(posterior, params, prior, z=None):
             f"{type(prior).__name__}; pass the draws z for the Monte-Carlo "
             "estimate."
         )
-    log_ratio = posterior.log_prob(params, z) - prior.log_prob(z)
+    if log_qz is None:
+        log_qz = posterior.log_prob(params, z)
+    log_ratio = log_qz - prior.log_prob(z)
     return expected_log_likelihood(log_ratio)
 
 

@@ -25,13 +25,17 @@ Example:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import _parts
+from keras_vae import networks
 from keras_vae import objectives
 from keras_vae import priors as priors_lib
+from keras_vae.data import checks
 
+tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
@@ -54,6 +58,9 @@ class Posterior(keras.layers.Layer):
     """
 
     param_names = ()
+    # Whether log_prob(params, z) at a z the head did not draw costs one
+    # pass (a VampPrior scores every z under each pseudo-input's q).
+    scores_any_z = True
 
     def params_size(self, latent_dim):
         """Sizes of the last axis of each encoder output, a tuple."""
@@ -105,6 +112,17 @@ class Posterior(keras.layers.Layer):
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return self.check_params(outputs)
+
+    def set_latent_dim(self, latent_dim):
+        """Called by the `VAE` with its latent size once the parts fit
+        together; heads with weights of their own (a flow's networks)
+        create them here. The Gaussian heads have none."""
+        del latent_dim
+
+    def noise_shape(self, params):
+        """The shape of one draw's standard-normal noise eps, (B,
+        latent_dim), as a tensor (the shape of z_mean for every head)."""
+        return tf.shape(params[0])
 
     def reparameterize(self, params, eps):
         raise NotImplementedError
@@ -311,9 +329,370 @@ class FullCovarianceGaussian(Posterior):
         return super().kl_divergence(params, prior)
 
 
+# Each flow step's log scale passes through the soft clamp of
+# `objectives.soft_clamp_log_var` with these limits: the identity on
+# [-5, 2], saturating within 1 beyond, so one step scales a coordinate by
+# at most e^3 ~ 20 and at least e^-6 (the base Gaussian's own scale covers
+# the rest) and two flows cannot blow a draw up.
+FLOW_LOG_SCALE_RANGE = (-5.0, 2.0)
+FLOW_LOG_SCALE_SOFTNESS = 1.0
+
+
+def made_masks(event_size, hidden_units, num_outputs=1, reverse=False):
+    """The connectivity masks of a MADE network (Germain et al. 2015).
+
+    Input coordinate i gets degree d_i = i + 1 (or L - i with `reverse`),
+    hidden units cycle through the degrees 1 .. L - 1, and each of the
+    `num_outputs` blocks of L outputs repeats the input degrees. A hidden
+    unit of degree m sees the inputs of degree <= m; an output of degree d
+    sees the hidden units of degree < d. So output i depends only on the
+    inputs that come before i in the order: the Jacobian is strictly
+    triangular in it. With L = 1 the hidden units see no input (their
+    degree is 0) and the outputs depend on the context alone.
+
+    Returns:
+        list of float32 numpy arrays, one (fan_in, fan_out) mask per layer.
+    """
+    d_in = np.arange(1, event_size + 1)
+    if reverse:
+        d_in = d_in[::-1].copy()
+    masks, previous = [], d_in
+    for units in hidden_units:
+        if event_size > 1:
+            degrees = np.arange(units) % (event_size - 1) + 1
+        else:
+            degrees = np.zeros(units, dtype=int)
+        masks.append((previous[:, None] <= degrees[None, :]).astype(
+            np.float32))
+        previous = degrees
+    d_out = np.tile(d_in, num_outputs)
+    masks.append((previous[:, None] < d_out[None, :]).astype(np.float32))
+    return masks
+
+
+def _matmul_last(x, kernel):
+    """x (..., n) @ kernel (n, m) -> (..., m) for any number of leading
+    axes."""
+    if len(x.shape) == 2:
+        return tf.matmul(x, kernel)
+    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
+    out = tf.matmul(flat, kernel)
+    return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [-1]], 0))
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class MaskedAutoregressiveNetwork(keras.layers.Layer):
+    """An autoregressive MLP (MADE, Germain et al. 2015) as a Keras 3 layer.
+
+    Maps z (..., L) and an optional context h (..., C) to `num_outputs`
+    tensors (..., L); output i of each is a function of h and of the
+    coordinates of z that precede i in the layer's order (0, 1, ..., L - 1,
+    or the reverse). The order is enforced by fixed binary masks on the
+    kernels (`made_masks`); the context enters the first layer unmasked,
+    as the extra input h of Kingma et al. (2016)'s IAF. The last layer
+    starts at zero by default, so the outputs start at zero. This is the
+    package's own layer: TFP's `AutoregressiveNetwork` is a Keras 2 layer.
+
+    Args:
+        event_size: int >= 1, L.
+        hidden_units: tuple of positive ints, default (200, 200).
+        num_outputs: int >= 1, default 2 (a shift and a log scale).
+        context_size: int >= 0, default 0 (no context).
+        activation: str, default "elu".
+        reverse: bool, default False: the order L - 1, ..., 0.
+        zero_output: bool, default True: the last layer (and the context
+            kernel when it feeds the output directly) starts at zero.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+        >>> net = MaskedAutoregressiveNetwork(3, hidden_units=(8,))
+        >>> shift, log_scale = net(tf.zeros((2, 3)))
+    """
+
+    def __init__(self, event_size, hidden_units=(200, 200), num_outputs=2,
+                 context_size=0, activation="elu", reverse=False,
+                 zero_output=True, **kwargs):
+        super().__init__(**kwargs)
+        self.event_size = checks.check_int(event_size, "event_size")
+        self.hidden_units = networks._check_units(hidden_units)
+        self.num_outputs = checks.check_int(num_outputs, "num_outputs")
+        self.context_size = checks.check_int(context_size, "context_size",
+                                             minimum=0)
+        self.activation_name = activation
+        self.activation = keras.activations.get(activation)
+        self.reverse = bool(reverse)
+        self.zero_output = bool(zero_output)
+        self._masks = made_masks(self.event_size, self.hidden_units,
+                                 self.num_outputs, self.reverse)
+        sizes = ([self.event_size, *self.hidden_units,
+                  self.num_outputs * self.event_size])
+        last = len(sizes) - 2
+        self.kernels, self.biases = [], []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            zero = self.zero_output and i == last
+            self.kernels.append(self.add_weight(
+                shape=(fan_in, fan_out), name=f"kernel_{i}",
+                initializer="zeros" if zero else "glorot_uniform"))
+            self.biases.append(self.add_weight(
+                shape=(fan_out,), name=f"bias_{i}", initializer="zeros"))
+        self.context_kernel = None
+        if self.context_size:
+            self.context_kernel = self.add_weight(
+                shape=(self.context_size, sizes[1]), name="context_kernel",
+                initializer="zeros" if (self.zero_output and last == 0)
+                else "glorot_uniform")
+        self.built = True
+
+    def call(self, z, context=None):
+        if self.context_size and context is None:
+            raise ValueError(
+                f"This MaskedAutoregressiveNetwork takes a context of size "
+                f"{self.context_size}; call it as net(z, context)."
+            )
+        h = z
+        last = len(self.kernels) - 1
+        for i, (kernel, bias, mask) in enumerate(
+                zip(self.kernels, self.biases, self._masks)):
+            h = _matmul_last(h, kernel * tf.constant(mask, kernel.dtype)) + bias
+            if i == 0 and self.context_kernel is not None:
+                h = h + _matmul_last(context, self.context_kernel)
+            if i < last:
+                h = self.activation(h)
+        return tf.split(h, self.num_outputs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape)] * self.num_outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(event_size=self.event_size,
+                      hidden_units=list(self.hidden_units),
+                      num_outputs=self.num_outputs,
+                      context_size=self.context_size,
+                      activation=self.activation_name, reverse=self.reverse,
+                      zero_output=self.zero_output)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class InverseAutoregressiveFlow(Posterior):
+    """q(z|x): a diagonal Gaussian pushed through inverse autoregressive
+    flows (IAF, Kingma et al. 2016).
+
+    The encoder outputs [z_mean, z_log_var, context]: the base Gaussian
+    N(z_mean, diag(exp(z_log_var))) (clamped as in `DiagonalGaussian`) and
+    a context vector h (batch, context_units). A draw is
+    z_0 = z_mean + exp(z_log_var / 2) * eps, then for t = 1 .. T
+
+        (mu_t, s_t) = MADE_t(z_{t-1}, h),    log sigma_t = clamp(s_t),
+        z_t = mu_t + sigma_t * z_{t-1},
+
+    the affine autoregressive step of Kingma et al. (2016, eq. 10) with
+    `MaskedAutoregressiveNetwork`s, the order reversed from one flow to the
+    next. Because mu_t and sigma_t of coordinate i see only the coordinates
+    before i, the Jacobian of each step is triangular with diagonal sigma_t,
+    and log q(z_T|x) = log N(eps; 0, I) - sum(z_log_var) / 2
+    - sum_t sum_i log sigma_t,i: exact and one pass, from the noise. The
+    networks' last layers start at zero, so a new flow is the identity and
+    the model starts as the diagonal-Gaussian one. (The sigmoid-gated
+    update of the paper's Algorithm 1 would start as a contraction instead;
+    the clamp of log sigma, `FLOW_LOG_SCALE_RANGE`, gives the stability it
+    was introduced for.)
+
+    As a distribution it is `tfd.TransformedDistribution` of the base
+    through a `tfb.Chain` of `tfb.Invert(tfb.MaskedAutoregressiveFlow)`
+    bijectors over the same networks; its `log_prob` at a z the flow did
+    not draw inverts each flow with L sequential network passes. Training,
+    evaluation and export never need that: they score the draws. A
+    VampPrior (which scores any z under each pseudo-input's q) is refused
+    with this head for that reason. The KL has no closed form (the
+    Monte-Carlo KL of the draw is used) and does not split by dimension,
+    so free bits are refused.
+
+    Args:
+        num_flows: int >= 1, default 2. T.
+        hidden_units: tuple of positive ints, default (200, 200): the
+            hidden layers of each flow's network.
+        context_units: int >= 1, default 100: the size of h.
+        activation: str, default "elu": the networks' activation.
+        latent_dim: int or None (set by the VAE from its decoder).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+        >>> vae = kv.build_mlp_vae((28, 28, 1), 10,
+        ...     posterior=kv.posteriors.InverseAutoregressiveFlow(num_flows=2))
+        >>> [o.shape[-1] for o in vae.encoder.outputs]
+        [10, 10, 100]
+    """
+
+    param_names = ("z_mean", "z_log_var", "context")
+    scores_any_z = False
+
+    def __init__(self, num_flows=2, hidden_units=(200, 200),
+                 context_units=100, activation="elu", latent_dim=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_flows = checks.check_int(num_flows, "num_flows")
+        self.hidden_units = networks._check_units(hidden_units)
+        self.context_units = checks.check_int(context_units, "context_units")
+        keras.activations.get(activation)  # an unknown name fails here
+        self.activation_name = activation
+        self.latent_dim = None
+        self.flows = []
+        if latent_dim is not None:
+            self.set_latent_dim(latent_dim)
+
+    def set_latent_dim(self, latent_dim):
+        """Binds the head to `latent_dim` and creates the flows' networks.
+
+        Raises:
+            ValueError: the head already belongs to another latent size.
+        """
+        latent_dim = checks.check_int(latent_dim, "latent_dim")
+        if self.latent_dim is not None:
+            if latent_dim != self.latent_dim:
+                raise ValueError(
+                    "This InverseAutoregressiveFlow posterior has "
+                    f"latent_dim={self.latent_dim} but the model's latent "
+                    f"space has {latent_dim} dimensions. A flow belongs to "
+                    "one model; build a new one."
+                )
+            return
+        self.latent_dim = latent_dim
+        self.flows = [
+            MaskedAutoregressiveNetwork(
+                latent_dim, self.hidden_units, num_outputs=2,
+                context_size=self.context_units,
+                activation=self.activation_name, reverse=t % 2 == 1,
+                name=f"flow_{t}")
+            for t in range(self.num_flows)
+        ]
+        self.built = True
+
+    def params_size(self, latent_dim):
+        latent_dim = int(latent_dim)
+        return (latent_dim, latent_dim, self.context_units)
+
+    def check_params(self, params, who=None):
+        z_mean, z_log_var, context = super().check_params(params, who)
+        if tuple(z_mean.shape) != tuple(z_log_var.shape) or (
+            context.shape[-1] is not None
+            and context.shape[-1] != self.context_units
+        ):
+            raise ValueError(
+                "The InverseAutoregressiveFlow posterior takes z_mean and "
+                "z_log_var of one shape and a context of size "
+                f"{self.context_units}. Received: z_mean.shape="
+                f"{tuple(z_mean.shape)}, z_log_var.shape="
+                f"{tuple(z_log_var.shape)}, context.shape="
+                f"{tuple(context.shape)}"
+            )
+        return [z_mean, z_log_var, context]
+
+    def from_encoder(self, outputs):
+        z_mean, z_log_var, context = super().from_encoder(outputs)
+        return [z_mean, objectives.soft_clamp_log_var(z_log_var), context]
+
+    def _require_flows(self):
+        if self.latent_dim is None:
+            raise ValueError(
+                "The InverseAutoregressiveFlow posterior has no latent_dim "
+                "yet (its networks are made for one). Pass latent_dim=... or "
+                "use it inside a keras_vae.VAE."
+            )
+
+    def flow_step(self, t, z, context):
+        """(mu_t, log sigma_t) of flow t at z (..., L): both (..., L)."""
+        shift, raw = self.flows[t](z, context)
+        log_scale = objectives.soft_clamp_log_var(
+            raw, low=FLOW_LOG_SCALE_RANGE[0], high=FLOW_LOG_SCALE_RANGE[1],
+            softness=FLOW_LOG_SCALE_SOFTNESS)
+        return shift, log_scale
+
+    def push(self, params, z0):
+        """(z_T, sum_t log |det dz_t / dz_{t-1}|) for base points z0
+        (..., B, L): the flows applied in order, one pass each."""
+        self._require_flows()
+        z, log_det = z0, 0.0
+        for t in range(self.num_flows):
+            shift, log_scale = self.flow_step(t, z, params[2])
+            z = shift + tf.exp(log_scale) * z
+            log_det = log_det + tf.reduce_sum(log_scale, axis=-1)
+        return z, log_det
+
+    def _base_point(self, params, eps):
+        return params[0] + tf.exp(0.5 * params[1]) * eps
+
+    def reparameterize(self, params, eps):
+        """z = flows(z_mean + exp(z_log_var / 2) * eps)."""
+        return self.push(params, self._base_point(params, eps))[0]
+
+    def sample_and_log_prob(self, params, eps):
+        # The base's density from eps (as for the diagonal head), minus the
+        # flows' log-determinants: exact, and no inversion.
+        z, log_det = self.push(params, self._base_point(params, eps))
+        log_base = objectives.log_standard_normal(eps) - 0.5 * tf.reduce_sum(
+            params[1], axis=-1)
+        return z, log_base - log_det
+
+    def mean(self, params):
+        """The flows' image of the base mean (the draw at eps = 0). An
+        IAF's E_q[z] has no closed form; this is the deterministic code that
+        `reconstruct(mode="mean")` and `encode`-based features decode."""
+        return self.push(params, params[0])[0]
+
+    def log_prob(self, params, z):
+        """log q(z|x) at any z, by inverting the flows (TFP's
+        `MaskedAutoregressiveFlow`, L sequential passes per flow)."""
+        return self.distribution(params).log_prob(z)
+
+    def log_prob_components(self, params, z):
+        raise ValueError(
+            "An InverseAutoregressiveFlow posterior cannot score z under K "
+            "pseudo-inputs' posteriors at training cost: its density at a z "
+            "it did not draw needs latent_dim sequential network passes per "
+            "flow. Use the VampPrior with posterior='diagonal' or 'full', or "
+            "the IAF with prior='standard_normal' or 'mog'."
+        )
+
+    def _bijector(self, t, context):
+        # Invert(MAF) runs the step forward in one pass and inverts it by
+        # TFP's fixed-point loop. MAF calls fn at the step's *input* y:
+        # fn(y).inverse(y) must be mu(y) + sigma(y) * y.
+        def fn(y, **unused):
+            shift, log_scale = self.flow_step(t, y, context)
+            return tfb.Invert(tfb.Chain([tfb.Shift(shift),
+                                         tfb.Scale(log_scale=log_scale)]))
+
+        return tfb.Invert(tfb.MaskedAutoregressiveFlow(bijector_fn=fn))
+
+    def distribution(self, params):
+        self._require_flows()
+        z_mean, z_log_var, context = params
+        base = tfd.MultivariateNormalDiag(loc=z_mean,
+                                          scale_diag=tf.exp(0.5 * z_log_var))
+        # tfb.Chain applies its last bijector first.
+        chain = tfb.Chain([self._bijector(t, context)
+                           for t in reversed(range(self.num_flows))])
+        return tfd.TransformedDistribution(base, chain)
+
+    def kl_divergence(self, params, prior):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_flows=self.num_flows,
+                      hidden_units=list(self.hidden_units),
+                      context_units=self.context_units,
+                      activation=self.activation_name,
+                      latent_dim=self.latent_dim)
+        return config
+
+
 _REGISTRY = {
     "diagonal": DiagonalGaussian,
     "full": FullCovarianceGaussian,
+    "iaf": InverseAutoregressiveFlow,
 }
 
 
@@ -328,7 +707,8 @@ def get(identifier):
 
     Args:
         identifier: None (the default `DiagonalGaussian()`), "diagonal",
-            "full" (`FullCovarianceGaussian()`), a `Posterior` instance
+            "full" (`FullCovarianceGaussian()`), "iaf"
+            (`InverseAutoregressiveFlow()`), a `Posterior` instance
             (returned as is), or a dict made by
             `keras.saving.serialize_keras_object`.
 
@@ -343,5 +723,6 @@ def get(identifier):
                          DiagonalGaussian)
 
 
-__all__ = ["DiagonalGaussian", "FullCovarianceGaussian", "Posterior", "get",
-           "names"]
+__all__ = ["DiagonalGaussian", "FullCovarianceGaussian",
+           "InverseAutoregressiveFlow", "MaskedAutoregressiveNetwork",
+           "Posterior", "get", "made_masks", "names"]

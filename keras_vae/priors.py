@@ -288,7 +288,7 @@ class VampPrior(Prior):
     Train it with KL warm-up (`kv.callbacks.LinearKLWarmup`), as the paper
     does: the prior can match any posterior that does not depend on x, and
     without warm-up an MNIST MLP's KL fell to 0 in its first epoch here
-    (every input encoded alike; benchmarks/priors_mnist.py).
+    (every input encoded alike; benchmarks/models_mnist.py).
 
     Args:
         num_pseudo_inputs: int >= 1, default 500 (the paper's MNIST value).
@@ -324,6 +324,16 @@ class VampPrior(Prior):
 
     def attach(self, encoder, posterior, event_shape):
         event_shape = tuple(int(d) for d in event_shape)
+        if not posterior.scores_any_z:
+            raise ValueError(
+                "The VampPrior scores every z under the posterior of each "
+                f"pseudo-input, which the {type(posterior).__name__} "
+                "posterior cannot do at training cost (its density at a z it did not "
+                "draw needs an inversion, latent_dim sequential network "
+                "passes). Use the VampPrior with posterior='diagonal' or "
+                "'full', or this posterior with prior='standard_normal' or "
+                "'mog'."
+            )
         if self.event_shape is not None and self.event_shape != event_shape:
             raise ValueError(
                 f"This VampPrior's pseudo-inputs have shape {self.event_shape}"

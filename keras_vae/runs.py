@@ -23,11 +23,13 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import data
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import plotting
+from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
 from keras_vae import vae as vae_lib
 from keras_vae.training import distribute
@@ -52,8 +54,11 @@ class TrainConfig:
     # 500 pseudo-inputs).
     prior: str = "standard"
     prior_components: int = 0
-    # The posterior q(z|x): "diagonal" or "full" (keras_vae.posteriors).
+    # The posterior q(z|x): "diagonal", "full" or "iaf"
+    # (keras_vae.posteriors), and the IAF's number of flows (0 = its
+    # default, 2).
     posterior: str = "diagonal"
+    flows: int = 0
     binarize: str = "dynamic"
     epochs: int = 10
     batch_size: int = 100
@@ -114,6 +119,26 @@ class TrainConfig:
             raise ValueError(
                 f"Unknown posterior {self.posterior!r}. Expected one of "
                 f"{list(POSTERIORS)}."
+            )
+        if isinstance(self.flows, bool) or not isinstance(
+                self.flows, int) or self.flows < 0:
+            raise ValueError(
+                "`flows` must be an int >= 1 (0 = the IAF's default). "
+                f"Received: {self.flows!r}"
+            )
+        if self.flows and self.posterior != "iaf":
+            raise ValueError(
+                "--flows sets the number of flows of the 'iaf' posterior; "
+                f"the {self.posterior!r} posterior has none. Received: "
+                f"posterior={self.posterior!r}, flows={self.flows}."
+            )
+        if self.prior == "vamp" and self.posterior == "iaf":
+            raise ValueError(
+                "The VampPrior scores every z under each pseudo-input's "
+                "posterior, and an IAF posterior can only score its own "
+                "draws at training cost. Use --prior vamp with --posterior "
+                "diagonal or full, or --posterior iaf with --prior standard "
+                "or mog."
             )
         if self.free_bits and self.posterior != "diagonal":
             raise ValueError(
@@ -309,7 +334,7 @@ class RunDirectory:
 #: The --prior choices and the keras_vae.priors names they stand for.
 PRIORS = {"standard": "standard_normal", "mog": "mog", "vamp": "vamp"}
 #: The --posterior choices (keras_vae.posteriors names).
-POSTERIORS = ("diagonal", "full")
+POSTERIORS = ("diagonal", "full", "iaf")
 
 
 def make_prior(config):
@@ -325,11 +350,20 @@ def make_prior(config):
     return priors_lib.get(PRIORS[config.prior])
 
 
+def make_posterior(config):
+    """The posterior head a config describes (a new
+    `keras_vae.posteriors.Posterior`)."""
+    if config.posterior == "iaf" and config.flows:
+        return posteriors_lib.InverseAutoregressiveFlow(
+            num_flows=config.flows)
+    return posteriors_lib.get(config.posterior)
+
+
 def build_model(config, input_shape):
     """The VAE a config describes, for examples of `input_shape`."""
     kwargs = dict(
         prior=make_prior(config),
-        posterior=config.posterior,
+        posterior=make_posterior(config),
         likelihood=config.likelihood,
         beta=config.beta,
         num_samples=config.num_samples,
@@ -505,6 +539,11 @@ def train(config, callbacks=()):
 
 def describe_posterior(posterior):
     """A posterior head in words, for metrics.json."""
+    if isinstance(posterior, posteriors_lib.InverseAutoregressiveFlow):
+        units = "-".join(str(u) for u in posterior.hidden_units)
+        return (f"inverse autoregressive flow: diagonal Gaussian through "
+                f"{posterior.num_flows} affine MADE flows ({units} hidden, "
+                f"context {posterior.context_units})")
     return {"DiagonalGaussian": "diagonal Gaussian",
             "FullCovarianceGaussian": "full-covariance Gaussian"}.get(
         type(posterior).__name__, type(posterior).__name__)
@@ -554,7 +593,10 @@ def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
             history, os.path.join(fig_dir, "loss_curves.png"), title=title
         )
     if model.latent_dim == 2:
-        z_mean, _ = model.encode(x_test[:5000])
+        # The point each image is decoded from: z_mean, or its image under
+        # the flows of an IAF posterior.
+        z_mean = np.asarray(model.posterior.mean(
+            [tf.constant(p) for p in model.encode(x_test[:5000])]))
         labels = None if y_test is None else y_test[:5000]
         paths["latent_scatter"] = plotting.plot_latent_scatter(
             z_mean, labels, os.path.join(fig_dir, "latent_scatter.png")

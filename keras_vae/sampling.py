@@ -14,7 +14,8 @@ class Sampling(keras.layers.Layer):
 
     The draw is the reparameterization trick of Kingma & Welling (2014):
     standard-normal noise eps from the layer's own `SeedGenerator` is pushed
-    through `posterior.reparameterize(params, eps)` (for the default
+    through `posterior.sample_and_log_prob(params, eps)`, which returns the
+    draw `reparameterize(params, eps)` and its log q (for the default
     diagonal Gaussian, z = z_mean + exp(z_log_var / 2) * eps), so the sample
     is a differentiable function of the encoder's outputs and the gradient
     of E_q[f(z)] can be estimated from one draw.
@@ -52,6 +53,10 @@ class Sampling(keras.layers.Layer):
         return_kl: bool, default False. True returns (z, kl) with kl the
             per-example KL of these draws (B,), float32, unweighted and not
             floored: the number the penalty is the batch mean of.
+        return_log_q: bool, default False. True appends log q(z|x) of the
+            draws ((B,) or (S, B)), computed from the draw itself
+            (`posterior.sample_and_log_prob`): the output is (z, log_q), or
+            (z, kl, log_q) with return_kl.
 
     Example:
         >>> z_mean = keras.Input((2,)); z_log_var = keras.Input((2,))
@@ -105,13 +110,18 @@ class Sampling(keras.layers.Layer):
         self.built = True
 
     def _refuse_free_bits(self):
+        if isinstance(self.prior, priors_lib.StandardNormal):
+            why = ("this posterior's coordinates are not independent, so "
+                   "its KL is not a sum over dimensions")
+        else:
+            why = ("log p(z) of this prior is not a sum over dimensions, so "
+                   "neither is the KL")
         raise ValueError(
             "free_bits floors the KL of each latent dimension, but the KL of "
-            f"a {type(self.posterior).__name__} posterior against a "
+            f"the {type(self.posterior).__name__} posterior against the "
             f"{type(self.prior).__name__} prior does not split by dimension "
-            "(against a mixture prior, log p(z) is not a sum over "
-            "dimensions, so neither is the KL). Use free_bits=0 with this "
-            "pair, or the standard-normal prior."
+            f"({why}). Use free_bits=0 with this pair, or the diagonal "
+            "posterior with the standard-normal prior."
         )
 
     def noise(self, batch_shape, dtype, num_samples=1):
@@ -122,14 +132,16 @@ class Sampling(keras.layers.Layer):
             shape = tf.concat([[num_samples], shape], axis=0)
         return _normal_noise(shape, dtype, self.seed_generator)
 
-    def kl_per_example(self, params, z=None):
+    def kl_per_example(self, params, z=None, log_qz=None):
         """KL(q(z|x) || p(z)) per example (B,), float32: the closed form
         where the parts have one, else the Monte-Carlo estimate from the
-        draws z (`objectives.kl_divergence`)."""
+        draws z, with their log q(z|x) when given
+        (`objectives.kl_divergence`)."""
         params32 = [tf.cast(p, "float32") for p in params]
         z32 = None if z is None else tf.cast(z, "float32")
+        log_qz32 = None if log_qz is None else tf.cast(log_qz, "float32")
         return objectives.kl_divergence(self.posterior, params32, self.prior,
-                                        z32)
+                                        z32, log_qz32)
 
     def kl_penalty(self, params, z=None, kl=None):
         """The scalar KL penalty the layer adds: the batch-mean KL (floored
@@ -147,22 +159,28 @@ class Sampling(keras.layers.Layer):
             kl = self.kl_per_example(params, z)
         return tf.reduce_mean(kl)
 
-    def call(self, inputs, num_samples=1, add_kl=True, return_kl=False):
+    def call(self, inputs, num_samples=1, add_kl=True, return_kl=False,
+             return_log_q=False):
         params = self.posterior.check_params(inputs, "Sampling")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(
                 "`num_samples` must be an int >= 1. "
                 f"Received: num_samples={num_samples!r}"
             )
-        location = self.posterior.mean(params)
-        eps = self.noise(tf.shape(location), location.dtype, num_samples)
-        z = self.posterior.reparameterize(params, eps)
+        eps = self.noise(self.posterior.noise_shape(params), params[0].dtype,
+                         num_samples)
+        # log q of the draw comes with it: a flow's density at a given z
+        # would cost an inversion (unused values are pruned from the graph).
+        z, log_qz = self.posterior.sample_and_log_prob(params, eps)
         # One KL per step: the penalty and the caller's metric share it (a
         # Monte-Carlo KL against a VampPrior costs an encoder pass).
-        kl = self.kl_per_example(params, z) if (add_kl or return_kl) else None
+        kl = (self.kl_per_example(params, z, log_qz)
+              if (add_kl or return_kl) else None)
         if add_kl:
             self.add_loss(self.kl_weight * self.kl_penalty(params, z, kl=kl))
-        return (z, kl) if return_kl else z
+        outputs = (z,) + ((kl,) if return_kl else ()) + (
+            (log_qz,) if return_log_q else ())
+        return outputs if len(outputs) > 1 else z
 
     def _stored_variables(self):
         # The RNG state is saved beside kl_weight, so a reloaded model draws

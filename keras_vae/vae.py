@@ -187,6 +187,7 @@ class VAE(keras.Model):
                 "latent_dim."
             )
         posterior.check_encoder_outputs(shapes, latent_dim)
+        posterior.set_latent_dim(latent_dim)
         prior.set_latent_dim(latent_dim)
         prior.attach(self.encoder, posterior, self.event_shape)
         produced = math.prod(int(d) for d in self.decoder.output_shape[1:])
@@ -253,11 +254,12 @@ class VAE(keras.Model):
             tf.cast(log_qz, "float32"),
         )
 
-    def kl_at(self, params, z=None):
+    def kl_at(self, params, z=None, log_qz=None):
         """KL(q(z|x) || p(z)) per example (B,), float32: closed form where
-        the parts have one, else the Monte-Carlo estimate from draws z
+        the parts have one, else the Monte-Carlo estimate from draws z and
+        their log q(z|x) `log_qz` when the caller has it
         (`Sampling.kl_per_example`, the one the training loss uses)."""
-        return self.sampler.kl_per_example(params, z)
+        return self.sampler.kl_per_example(params, z, log_qz)
 
     def score_draws(self, x, params, eps):
         """(log w, log p(x|z)) for standard-normal noise eps (S, B or 1,
@@ -267,11 +269,13 @@ class VAE(keras.Model):
         log_px_z = self.log_px_z(x, z)
         return self.log_weights_at(params, z, log_px_z, log_qz), log_px_z
 
-    def elbo_terms_at(self, x, params, z, fit_to=None):
+    def elbo_terms_at(self, x, params, z, fit_to=None, log_qz=None):
         """The ELBO and its terms for draws z (S, B, latent_dim): dict of
-        (B,) "elbo", "reconstruction", "kl" and (S, B) "log_px_z"."""
+        (B,) "elbo", "reconstruction", "kl" and (S, B) "log_px_z".
+        `log_qz` (S, B), log q of the draws when the caller has it from
+        `posterior.sample_and_log_prob`, saves recomputing it from z."""
         log_px_z = self.log_px_z(x, z, fit_to=fit_to)
-        kl = self.kl_at(params, z)
+        kl = self.kl_at(params, z, log_qz)
         return {
             "elbo": objectives.elbo(log_px_z, kl),
             "reconstruction": objectives.expected_log_likelihood(log_px_z),
@@ -296,12 +300,12 @@ class VAE(keras.Model):
         x = tf.cast(x, "float32")
         params = self.posterior_params(x, training=training)
         use_iwae = self.objective == "iwae"
-        z, kl = self.sampler(
+        z, kl, log_qz = self.sampler(
             params, num_samples=num_samples, add_kl=not use_iwae,
-            return_kl=True, training=training,
+            return_kl=True, return_log_q=True, training=training,
         )
         if num_samples == 1:
-            z = z[None]  # (1, B, latent_dim)
+            z, log_qz = z[None], log_qz[None]  # (1, B, latent_dim), (1, B)
         decoded = self._decode_params(z, training=training)
         if training:
             self.likelihood.observe(decoded, x)
@@ -311,7 +315,7 @@ class VAE(keras.Model):
         # self.losses holds the (weighted) KL from Sampling unless the IWAE
         # objective is used, plus any weight regularisers.
         if use_iwae:
-            log_w = self.log_weights_at(params, z, log_px_z)
+            log_w = self.log_weights_at(params, z, log_px_z, log_qz)
             bound = objectives.iwae_bound(log_w)
             loss = objectives.weighted_loss(bound, 0.0, self.losses)
         else:
@@ -638,7 +642,7 @@ class VAE(keras.Model):
         params = [tf.constant(p) for p in self.encode(x)]
         seed = _seed_pair(seed)
         eps = tf.random.stateless_normal(
-            tf.shape(self.posterior.mean(params)), seed=seed
+            self.posterior.noise_shape(params), seed=seed
         )
         z = self.posterior.reparameterize(params, eps)
         return np.asarray(self.decode(z).sample(seed=seed + 1))
@@ -678,11 +682,12 @@ class VAE(keras.Model):
         def build():
             def fn(x):
                 params = self.posterior_params(x)
-                z = self.sampler(params, num_samples=num_samples,
-                                 add_kl=False)
+                z, log_qz = self.sampler(params, num_samples=num_samples,
+                                         add_kl=False, return_log_q=True)
                 if num_samples == 1:
-                    z = z[None]
-                return self.elbo_terms_at(x, params, z)["elbo"]
+                    z, log_qz = z[None], log_qz[None]
+                return self.elbo_terms_at(x, params, z,
+                                          log_qz=log_qz)["elbo"]
 
             return tf.function(fn, input_signature=[self._x_spec()])
 
@@ -705,9 +710,9 @@ class VAE(keras.Model):
         def build():
             def fn(x, k, seed):
                 params = self.posterior_params(x)
-                location = self.posterior.mean(params)
                 eps = tf.random.stateless_normal(
-                    tf.concat([[k], tf.shape(location)], 0), seed=seed)
+                    tf.concat([[k], self.posterior.noise_shape(params)], 0),
+                    seed=seed)
                 return self.score_draws(x, params, eps)[0]
 
             return tf.function(fn, input_signature=[

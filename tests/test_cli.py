@@ -104,6 +104,7 @@ def test_argument_types_are_checked(capsys):
 @pytest.mark.parametrize("prior, components, words, posterior", [
     ("vamp", 20, "VampPrior, 20 pseudo-inputs", "diagonal"),
     ("mog", 4, "learned mixture of 4 diagonal Gaussians", "full"),
+    ("mog", 3, "learned mixture of 3 diagonal Gaussians", "iaf"),
 ])
 def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
                                     words, posterior):
@@ -118,6 +119,8 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
         "--prior-components", str(components), "--posterior", posterior,
         "--max-train-examples", "400", "--out", str(run), "--verbose", "0",
     ]
+    if posterior == "iaf":
+        argv += ["--flows", "3"]
     if prior == "vamp":
         # Without warm-up the run warns (VampPrior runs often collapse).
         with pytest.warns(UserWarning, match="--warmup-steps"):
@@ -128,11 +131,13 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
     config = json.loads((run / "config.json").read_text())
     assert (config["prior"], config["prior_components"],
             config["posterior"]) == (prior, components, posterior)
+    assert config["flows"] == (3 if posterior == "iaf" else 0)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["prior"] == words
-    assert metrics["posterior"] == {"diagonal": "diagonal Gaussian",
-                                    "full": "full-covariance Gaussian"}[
-        posterior]
+    assert metrics["posterior"] == {
+        "diagonal": "diagonal Gaussian", "full": "full-covariance Gaussian",
+        "iaf": "inverse autoregressive flow: diagonal Gaussian through 3 "
+               "affine MADE flows (200-200 hidden, context 100)"}[posterior]
     assert np.isfinite(metrics["test"]["elbo"])
     for name in ("reconstructions", "samples", "loss_curves",
                  "latent_scatter", "manifold"):
@@ -141,6 +146,8 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
     cls = {"vamp": kv.priors.VampPrior, "mog": kv.priors.MixtureOfGaussians}
     assert isinstance(model.prior, cls[prior])
     assert type(model.posterior) is type(kv.posteriors.get(posterior))
+    if posterior == "iaf":
+        assert model.posterior.num_flows == 3
     if prior == "vamp":
         # The pseudo-inputs started at training examples and were trained.
         u = model.prior.pseudo_inputs.numpy()
@@ -157,6 +164,11 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
       "--max-train-examples", "20"], "Pass --prior-components 20 or fewer"),
     (["--posterior", "full", "--free-bits", "0.5"],
      "--free-bits 0 with it, or --posterior diagonal"),
+    (["--posterior", "iaf", "--free-bits", "0.5"],
+     "--free-bits 0 with it, or --posterior diagonal"),
+    (["--posterior", "iaf", "--prior", "vamp"],
+     "Use --prior vamp with --posterior diagonal or full"),
+    (["--flows", "3"], "the 'diagonal' posterior has none"),
 ])
 def test_bad_prior_settings_fail_before_writing(tmp_path, capsys, argv,
                                                 message, data_dir):
@@ -170,7 +182,9 @@ def test_bad_prior_settings_fail_before_writing(tmp_path, capsys, argv,
 
 @pytest.mark.parametrize("argv, message", [
     (["--prior", "vampprior"], "invalid choice: 'vampprior'"),
-    (["--posterior", "iaf"], "invalid choice: 'iaf'"),
+    (["--posterior", "flow"], "invalid choice: 'flow'"),
+    (["--posterior", "iaf", "--flows", "0"],
+     "--flows: expected a positive integer"),
     (["--prior", "mog", "--prior-components", "0"],
      "--prior-components: expected a positive integer"),
 ])

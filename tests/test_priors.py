@@ -314,7 +314,9 @@ def test_mixture_priors_survive_keras_files_with_safe_mode(tmp_path, name):
 # pair, each in a model of its own.
 _PART_CASES = {"mog": dict(prior="mog"), "vamp": dict(prior="vamp"),
                "full": dict(posterior="full"),
-               "vamp+full": dict(prior="vamp", posterior="full")}
+               "vamp+full": dict(prior="vamp", posterior="full"),
+               "iaf": dict(posterior="iaf"),
+               "mog+iaf": dict(prior="mog", posterior="iaf")}
 
 
 def test_exported_signatures_with_new_parts_match_the_model(tmp_path):

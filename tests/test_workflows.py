@@ -35,13 +35,17 @@ def _head(lik_id):
 
 def _build(arch, lik_id, seed=0):
     """`lik_id` may name a prior and a posterior after "+":
-    "bernoulli+vamp", "bernoulli+full", "bernoulli+vamp+full"."""
+    "bernoulli+vamp", "bernoulli+full", "bernoulli+vamp+full",
+    "bernoulli+iaf"."""
     keras.utils.set_random_seed(seed)
     lik_id, *parts = lik_id.split("+")
     prior = posterior = None
     for part in parts:
         if part == "full":
             posterior = kv.posteriors.FullCovarianceGaussian()
+        elif part == "iaf":
+            posterior = kv.posteriors.InverseAutoregressiveFlow(
+                num_flows=2, hidden_units=(8,), context_units=4)
         else:
             prior = {"mog": kv.priors.MixtureOfGaussians(3, seed=seed),
                      "vamp": kv.priors.VampPrior(5, seed=seed)}[part]
@@ -89,10 +93,13 @@ WORKFLOWS = [("mlp", lik) for lik in
     ("conv", "bernoulli+vamp"),
     # The full-covariance posterior (keras_vae.posteriors).
     ("mlp", "bernoulli+full"), ("conv", "gaussian_learned+vamp+full"),
+    # The flow posterior.
+    ("mlp", "bernoulli+iaf"), ("conv", "gaussian_learned+mog+iaf"),
 ]
 FAST = {("mlp", "bernoulli"), ("mlp", "gaussian_optimal"),
         ("conv", "bernoulli"), ("mlp", "bernoulli+mog"),
-        ("conv", "bernoulli+vamp"), ("mlp", "bernoulli+full")}
+        ("conv", "bernoulli+vamp"), ("mlp", "bernoulli+full"),
+        ("mlp", "bernoulli+iaf")}
 
 
 @pytest.mark.parametrize("arch, lik_id", [
@@ -132,11 +139,13 @@ def test_whole_public_surface_in_one_process(tmp_path, arch, lik_id):
     assert report["active_units"]["latent_dim"] == LATENT_DIM
 
     # encode / reconstruct / sample
-    z_mean, spread = vae.encode(x)  # z_log_var, or z_tril (full)
+    encoded = vae.encode(x)  # z_mean, z_log_var | z_tril (full) [, context]
     sizes = vae.posterior.params_size(LATENT_DIM)
-    assert (z_mean.shape, spread.shape) == ((N, sizes[0]), (N, sizes[1]))
+    assert [e.shape for e in encoded] == [(N, size) for size in sizes]
+    # The decoded point: z_mean, or its image under the flows (iaf).
+    z_point = vae.posterior.mean([tf.constant(e) for e in encoded])
     np.testing.assert_allclose(
-        vae.reconstruct(x), np.asarray(vae.decode(z_mean).mean()),
+        vae.reconstruct(x), np.asarray(vae.decode(z_point).mean()),
         rtol=1e-5, atol=1e-5)
     samples = vae.sample(5, seed=3)
     assert samples.shape == (5,) + SHAPE

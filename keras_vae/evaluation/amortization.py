@@ -44,13 +44,13 @@ def _objective(model, kind, x, variables, num_samples, seed, step):
         z = variables[0]
         return model.log_px_z(x, z) + model.prior.log_prob(z)
     params = model.posterior.from_encoder(list(variables))
-    location = model.posterior.mean(params)
     eps = tf.random.stateless_normal(
-        tf.concat([[num_samples], tf.shape(location)], 0),
+        tf.concat([[num_samples], model.posterior.noise_shape(params)], 0),
         seed=tf.stack([seed, tf.cast(step, tf.int64)]),
     )
-    z = model.posterior.reparameterize(params, eps)  # (S, B, latent_dim)
-    return model.elbo_terms_at(x, params, z)["elbo"]
+    # (S, B, latent_dim) and (S, B)
+    z, log_qz = model.posterior.sample_and_log_prob(params, eps)
+    return model.elbo_terms_at(x, params, z, log_qz=log_qz)["elbo"]
 
 
 def _run_optimiser(model, kind, x, start_params, steps, learning_rate,

@@ -93,7 +93,7 @@ def _importance_fn(model):
             tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
             tf.TensorSpec([], tf.int64)])
         def fn(x, params, k, chunk, seed, offset):
-            shape = tf.shape(model.posterior.mean(params))  # (B, L)
+            shape = model.posterior.noise_shape(params)  # (B, L)
 
             def noise(c, kc):
                 pair = tf.stack([seed, offset + tf.cast(c, tf.int64)])
