@@ -41,6 +41,7 @@ from keras_vae.networks import build_mlp_encoder  # noqa: E402
 from keras_vae.sampling import Sampling  # noqa: E402
 from keras_vae.vae import VAE  # noqa: E402
 from keras_vae.vae import build_conv_vae  # noqa: E402
+from keras_vae.vae import build_hierarchical_vae  # noqa: E402
 from keras_vae.vae import build_mlp_vae  # noqa: E402
 from keras_vae.deterministic import DeterministicVAE  # noqa: E402
 
@@ -63,6 +64,7 @@ __all__ = [
     "build_conv_decoder",
     "build_conv_encoder",
     "build_conv_vae",
+    "build_hierarchical_vae",
     "build_mlp_decoder",
     "build_mlp_encoder",
     "build_mlp_vae",

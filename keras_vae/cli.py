@@ -75,6 +75,16 @@ def _add_train_parser(subparsers):
                         "diagonal Gaussian (Kingma et al. 2016)")
     p.add_argument("--flows", type=_positive_int, default=None, metavar="N",
                    help="flows of the iaf posterior (default 2)")
+    p.add_argument("--stochastic-layers", type=_positive_int, default=1,
+                   metavar="N",
+                   help="stochastic layers: 1 (default), or N >= 2 for the "
+                        "IWAE paper's hierarchy q(z1|x) q(z2|z1), p(z2) "
+                        "p(z1|z2) p(x|z1) (kv.build_hierarchical_vae; "
+                        "--hidden-units sets the x-z1 MLP, 100-100 between "
+                        "layers)")
+    p.add_argument("--latent-dims", type=_units, default=(), metavar="D1,D2",
+                   help="sizes of the stochastic layers from the data up, "
+                        "with --stochastic-layers >= 2 (default 100,50)")
     p.add_argument("--binarize", default="auto",
                    choices=["auto", "dynamic", "static", "threshold", "none"],
                    help="binarization protocol; auto = dynamic for the "
@@ -195,6 +205,8 @@ def _run_train(args):
         prior_components=args.prior_components or 0,
         posterior=args.posterior,
         flows=args.flows or 0,
+        stochastic_layers=args.stochastic_layers,
+        latent_dims=tuple(args.latent_dims),
         binarize=_resolve_binarize(args),
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -12,8 +12,10 @@ nets, where the likelihood head says how many numbers it needs.
 import math
 
 import keras
+import tensorflow as tf
 
 from keras_vae import likelihoods as likelihoods_lib
+from keras_vae import objectives
 
 
 def check_latent_dim(latent_dim):
@@ -219,3 +221,154 @@ def build_conv_decoder(
     params = keras.layers.Conv2DTranspose(per_pixel, 3, padding="same",
                                           name="params")(h)
     return keras.Model(z, params, name=name)
+
+
+def _check_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class GaussianMLP(keras.layers.Layer):
+    """An MLP from one stochastic layer to the Gaussian of the next:
+    z (..., n_in) -> (mean, log_var), each (..., n_out), the log variance
+    through `objectives.soft_clamp_log_var` (as the encoder's). The
+    conditional Gaussians of a hierarchy, q(z_{l+1} | z_l) and
+    p(z_l | z_{l+1}), are these.
+
+    Args:
+        input_dim, output_dim: ints >= 1.
+        hidden_units: tuple of positive ints (may be empty: linear maps).
+        activation: str, default "tanh".
+        **kwargs: passed to `keras.layers.Layer`.
+    """
+
+    def __init__(self, input_dim, output_dim, hidden_units=(100, 100),
+                 activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = _check_int(input_dim, "input_dim")
+        self.output_dim = _check_int(output_dim, "output_dim")
+        self.hidden_units = _check_units(hidden_units)
+        self.activation_name = activation
+        self.hidden = [keras.layers.Dense(u, activation=activation,
+                                          name=f"hidden_{i}")
+                       for i, u in enumerate(self.hidden_units)]
+        self.mean_layer = keras.layers.Dense(self.output_dim, name="mean")
+        self.log_var_layer = keras.layers.Dense(self.output_dim,
+                                                name="log_var")
+        shape = (None, self.input_dim)
+        for layer in self.hidden:
+            layer.build(shape)
+            shape = (None, layer.units)
+        self.mean_layer.build(shape)
+        self.log_var_layer.build(shape)
+        self.built = True
+
+    def call(self, z):
+        h = z
+        for layer in self.hidden:
+            h = layer(h)
+        return (self.mean_layer(h),
+                objectives.soft_clamp_log_var(self.log_var_layer(h)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(input_dim=self.input_dim, output_dim=self.output_dim,
+                      hidden_units=list(self.hidden_units),
+                      activation=self.activation_name)
+        return config
+
+
+def check_latent_dims(latent_dims):
+    """`latent_dims` as a tuple of ints, bottom (next to x) first, strictly
+    decreasing, at least one; or a ValueError."""
+    try:
+        dims = tuple(latent_dims)
+    except TypeError:
+        dims = None
+    if not dims or any(isinstance(d, bool) or not isinstance(d, int)
+                       or d < 1 for d in dims):
+        raise ValueError(
+            "`latent_dims` must be a non-empty sequence of positive ints, "
+            "one per stochastic layer from the data upwards, such as "
+            f"(100, 50). Received: latent_dims={latent_dims!r}"
+        )
+    if any(a <= b for a, b in zip(dims, dims[1:])):
+        raise ValueError(
+            "`latent_dims` must decrease from the data upwards (each "
+            "stochastic layer smaller than the one below, as in Burda et "
+            f"al. 2016's (100, 50)). Received: latent_dims={dims!r}"
+        )
+    return dims
+
+
+def check_layer_units(hidden_units, count, who):
+    """`hidden_units` for `count` conditional networks: a tuple of
+    tuples."""
+    try:
+        units = tuple(hidden_units)
+    except TypeError:
+        units = None
+    if units is not None and all(isinstance(u, int) for u in units):
+        units = (units,) * count  # one tuple shared by every layer
+    if units is None or len(units) != count:
+        raise ValueError(
+            f"{who}: `hidden_units` must give one tuple of widths per "
+            f"conditional network ({count} here). Received: "
+            f"hidden_units={hidden_units!r}"
+        )
+    return tuple(_check_units(u) for u in units)
+
+
+def add_broadcast(terms):
+    """The sum of a list of tensors that broadcast against each other (per
+    layer terms of a hierarchy: (B,) and (S, B) mix)."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def split_layers(z, latent_dims):
+    """The joint latent (..., sum(latent_dims)) as a list of its stochastic
+    layers [z_1, z_2, ...], z_1 (next to the data) first."""
+    return tf.split(z, list(latent_dims), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_vae")
+class LatentSlice(keras.layers.Layer):
+    """The first `size` numbers of the last axis: z_1 of a joint latent
+    [z_1, z_2, ...], which the decoder of a hierarchical VAE reads."""
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, z):
+        return z[..., :self.size]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+
+
+def build_layer_decoder(
+    latent_dim, layer_dim, output_shape, hidden_units=(500,),
+    activation="tanh", likelihood="bernoulli", name="decoder",
+):
+    """MLP decoder of a hierarchical VAE: the joint latent
+    (batch, latent_dim) -> its first `layer_dim` numbers z_1 -> the
+    parameters of p(x | z_1), as `build_mlp_decoder`."""
+    check_latent_dim(latent_dim)
+    check_latent_dim(layer_dim)
+    mlp = build_mlp_decoder(layer_dim, output_shape, hidden_units, activation,
+                            likelihood, name=f"{name}_z1")
+    z = keras.Input(shape=(latent_dim,), name="z")
+    return keras.Model(z, mlp(LatentSlice(layer_dim, name="z1")(z)),
+                       name=name)

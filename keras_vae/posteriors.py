@@ -453,7 +453,8 @@ class MaskedAutoregressiveNetwork(keras.layers.Layer):
         last = len(self.kernels) - 1
         for i, (kernel, bias, mask) in enumerate(
                 zip(self.kernels, self.biases, self._masks)):
-            h = _matmul_last(h, kernel * tf.constant(mask, kernel.dtype)) + bias
+            masked = kernel * tf.constant(mask, kernel.dtype)
+            h = _matmul_last(h, masked) + bias
             if i == 0 and self.context_kernel is not None:
                 h = h + _matmul_last(context, self.context_kernel)
             if i < last:
@@ -689,6 +690,181 @@ class InverseAutoregressiveFlow(Posterior):
         return config
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+class HierarchicalGaussian(Posterior):
+    """q(z_1, ..., z_n | x) = q(z_1 | x) q(z_2 | z_1) ... q(z_n | z_{n-1}),
+    each a diagonal Gaussian: the recognition model of Burda et al. (2016)'s
+    two-stochastic-layer architecture.
+
+    The encoder outputs [z_mean, z_log_var] of z_1 only; each further
+    layer's Gaussian comes from a `kv.networks.GaussianMLP` of the layer
+    below, a weight of this head. The latent of the model is the concatenation z = [z_1, ..., z_n]
+    (sum(latent_dims) numbers, z_1 first), which the decoder and the prior
+    (`kv.priors.HierarchicalPrior`) split again. A draw goes up the
+    hierarchy from standard-normal noise eps = [eps_1, ..., eps_n]:
+
+        z_1 = mu_1(x) + sigma_1(x) eps_1,
+        z_l = mu_l(z_{l-1}) + sigma_l(z_{l-1}) eps_l,
+
+    and log q(z|x) = sum_l [log N(eps_l; 0, I) - sum(log sigma_l)], exact
+    from the noise; `log_prob` at a given z is one pass as well. No KL has a
+    closed form (the Monte-Carlo KL of the draw is used) and the KL does not
+    split by dimension, so free bits are refused. `mean(params)` is the
+    chain of means (z_1 = mu_1, z_l = mu_l(z_{l-1})), the code `reconstruct`
+    and the active-unit count use.
+
+    Args:
+        latent_dims: tuple of ints, decreasing, default (100, 50).
+        hidden_units: the hidden widths of each q(z_{l+1} | z_l) network, a
+            tuple per layer above the first (or one tuple for all); default
+            ((100, 100),), Burda et al.'s.
+        activation: str, default "tanh".
+        **kwargs: passed to `keras.layers.Layer`.
+    """
+
+    param_names = ("z_mean", "z_log_var")
+
+    def __init__(self, latent_dims=(100, 50), hidden_units=((100, 100),),
+                 activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dims = networks.check_latent_dims(latent_dims)
+        self.hidden_units = networks.check_layer_units(
+            hidden_units, len(self.latent_dims) - 1, type(self).__name__)
+        keras.activations.get(activation)  # an unknown name fails here
+        self.activation_name = activation
+        self.latent_dim = sum(self.latent_dims)
+        self.upward = [
+            networks.GaussianMLP(below, above, units, activation, name=f"q_z{l + 2}")
+            for l, (below, above, units) in enumerate(zip(
+                self.latent_dims, self.latent_dims[1:], self.hidden_units))
+        ]
+        self.built = True
+
+    def params_size(self, latent_dim):
+        self._check_latent_dim(latent_dim)
+        return (self.latent_dims[0], self.latent_dims[0])
+
+    def _check_latent_dim(self, latent_dim):
+        if int(latent_dim) != self.latent_dim:
+            raise ValueError(
+                f"This HierarchicalGaussian posterior has stochastic layers "
+                f"{self.latent_dims}, a joint latent of {self.latent_dim} "
+                f"numbers, but the model's latent space has {latent_dim} "
+                "(the decoder's input). Build the decoder on the joint "
+                "latent (kv.build_hierarchical_vae does)."
+            )
+
+    def latent_dim_of(self, output_shapes):
+        return self.latent_dim
+
+    def set_latent_dim(self, latent_dim):
+        self._check_latent_dim(latent_dim)
+
+    def check_params(self, params, who=None):
+        z_mean, z_log_var = super().check_params(params, who)
+        if tuple(z_mean.shape) != tuple(z_log_var.shape):
+            raise ValueError(
+                "z_mean and z_log_var must have the same shape. Received: "
+                f"z_mean.shape={tuple(z_mean.shape)}, "
+                f"z_log_var.shape={tuple(z_log_var.shape)}"
+            )
+        return [z_mean, z_log_var]
+
+    def from_encoder(self, outputs):
+        z_mean, z_log_var = super().from_encoder(outputs)
+        return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
+
+    def noise_shape(self, params):
+        return tf.concat([tf.shape(params[0])[:-1], [self.latent_dim]], 0)
+
+    def sample_and_log_prob_layers(self, params, eps):
+        """(z, [log q(z_l | z_{l-1}) for each layer]) of the draw from eps
+        (..., B, sum(latent_dims)); each log q (..., B)."""
+        mean, log_var = params
+        draws, log_qs = [], []
+        for l, eps_l in enumerate(networks.split_layers(eps, self.latent_dims)):
+            if l:
+                mean, log_var = self.upward[l - 1](draws[-1])
+            draws.append(mean + tf.exp(0.5 * log_var) * eps_l)
+            log_qs.append(objectives.log_standard_normal(eps_l)
+                          - 0.5 * tf.reduce_sum(log_var, axis=-1))
+        return tf.concat(draws, axis=-1), log_qs
+
+    def sample_and_log_prob(self, params, eps):
+        z, log_qs = self.sample_and_log_prob_layers(params, eps)
+        return z, networks.add_broadcast(log_qs)
+
+    def reparameterize(self, params, eps):
+        return self.sample_and_log_prob_layers(params, eps)[0]
+
+    def log_prob_layers(self, params, z):
+        """[log q(z_l | z_{l-1}) for each layer] at a given joint z."""
+        layers = networks.split_layers(z, self.latent_dims)
+        mean, log_var = params
+        out = []
+        for l, z_l in enumerate(layers):
+            if l:
+                mean, log_var = self.upward[l - 1](layers[l - 1])
+            out.append(objectives.log_normal_diag(z_l, mean, log_var))
+        return out
+
+    def log_prob(self, params, z):
+        return networks.add_broadcast(self.log_prob_layers(params, z))
+
+    def mean(self, params):
+        means = [params[0]]
+        for net in self.upward:
+            means.append(net(means[-1])[0])
+        return tf.concat(means, axis=-1)
+
+    def distribution(self, params):
+        return tfd.TransformedDistribution(
+            tfd.MultivariateNormalDiag(
+                loc=tf.zeros_like(self.mean(params))),
+            _NoiseToLatent(self, params))
+
+    def kl_divergence(self, params, prior):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(latent_dims=list(self.latent_dims),
+                      hidden_units=[list(u) for u in self.hidden_units],
+                      activation=self.activation_name)
+        return config
+
+
+class _NoiseToLatent(tfb.Bijector):
+    """eps -> z of a `HierarchicalGaussian` (a triangular map): forward is
+    the upward draw, inverse recovers each eps_l from z_l and z_{l-1}."""
+
+    def __init__(self, head, params):
+        self._head, self._params = head, params
+        super().__init__(forward_min_event_ndims=1, validate_args=False,
+                         name="noise_to_latent")
+
+    def _forward(self, eps):
+        return self._head.sample_and_log_prob_layers(self._params, eps)[0]
+
+    def _layer_scales(self, z):
+        layers = networks.split_layers(z, self._head.latent_dims)
+        mean, log_var = self._params
+        out = []
+        for l, z_l in enumerate(layers):
+            if l:
+                mean, log_var = self._head.upward[l - 1](layers[l - 1])
+            out.append((z_l, mean, log_var))
+        return out
+
+    def _inverse(self, z):
+        return tf.concat([(z_l - m) * tf.exp(-0.5 * v)
+                          for z_l, m, v in self._layer_scales(z)], axis=-1)
+
+    def _inverse_log_det_jacobian(self, z):
+        return -0.5 * networks.add_broadcast([tf.reduce_sum(v, axis=-1)
+                                for _, _, v in self._layer_scales(z)])
+
+
 _REGISTRY = {
     "diagonal": DiagonalGaussian,
     "full": FullCovarianceGaussian,
@@ -724,5 +900,6 @@ def get(identifier):
 
 
 __all__ = ["DiagonalGaussian", "FullCovarianceGaussian",
-           "InverseAutoregressiveFlow", "MaskedAutoregressiveNetwork",
+           "HierarchicalGaussian", "InverseAutoregressiveFlow",
+           "MaskedAutoregressiveNetwork",
            "Posterior", "get", "made_masks", "names"]

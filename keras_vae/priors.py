@@ -12,13 +12,17 @@ The `VAE` binds its prior to the latent size of its decoder
 It then calls `attach(encoder, posterior, event_shape)`, which a prior that
 is defined through the encoder (the VampPrior) uses; the others ignore it.
 
-Three priors:
+Four priors:
 
 - `StandardNormal()`: N(0, I), the default (Kingma & Welling 2014).
 - `MixtureOfGaussians(num_components=K)`: a learned mixture of K diagonal
   Gaussians (weights, means and scales are weights of the model).
 - `VampPrior(num_pseudo_inputs=K)`: the mixture of the encoder's
   posteriors at K learned pseudo-inputs (Tomczak & Welling 2018).
+- `HierarchicalPrior(latent_dims)`: p(z_n) p(z_{n-1} | z_n) ... p(z_1 | z_2)
+  over the joint latent of a hierarchy (Burda et al. 2016), with
+  `kv.posteriors.HierarchicalGaussian`; `kv.build_hierarchical_vae` builds
+  the pair.
 
 A diagonal-Gaussian posterior has a closed-form KL only against the
 standard normal; with the two mixtures the `Sampling` layer adds the
@@ -36,6 +40,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import _parts
+from keras_vae import networks
 from keras_vae import objectives
 from keras_vae.data import checks
 
@@ -424,6 +429,128 @@ class VampPrior(Prior):
         return config
 
 
+@keras.saving.register_keras_serializable(package="keras_vae")
+class HierarchicalPrior(Prior):
+    """p(z_1, ..., z_n) = p(z_n) p(z_{n-1} | z_n) ... p(z_1 | z_2): the
+    generative model's stochastic layers above the data (Burda et al. 2016).
+
+    The top layer is N(0, I); each layer below is a diagonal Gaussian whose
+    mean and log variance come from a `kv.networks.GaussianMLP` of the
+    layer above, weights of the model. It scores and draws the joint latent
+    z = [z_1, ..., z_n] of `kv.posteriors.HierarchicalGaussian` (z_1 first):
+
+        log p(z) = log N(z_n; 0, I)
+                   + sum_{l<n} log N(z_l; mu_l(z_{l+1}), sigma_l(z_{l+1})^2).
+
+    `sample` draws top-down (ancestral sampling). The decoder p(x | z_1)
+    reads z_1 only. No posterior has a closed-form KL against it.
+
+    Args:
+        latent_dims: tuple of ints, decreasing, default (100, 50).
+        hidden_units: the hidden widths of each p(z_l | z_{l+1}) network,
+            a tuple per layer below the top (or one tuple for all), default
+            ((100, 100),).
+        activation: str, default "tanh".
+        **kwargs: passed to `keras.layers.Layer`.
+    """
+
+    def __init__(self, latent_dims=(100, 50), hidden_units=((100, 100),),
+                 activation="tanh", **kwargs):
+        kwargs.pop("latent_dim", None)  # from a config: sum(latent_dims)
+        super().__init__(**kwargs)
+        self.latent_dims = networks.check_latent_dims(latent_dims)
+        self.hidden_units = networks.check_layer_units(
+            hidden_units, len(self.latent_dims) - 1, type(self).__name__)
+        keras.activations.get(activation)  # an unknown name fails here
+        self.activation_name = activation
+        self.set_latent_dim(sum(self.latent_dims))
+
+    def _create_weights(self, latent_dim):
+        dims = self.latent_dims
+        # downward[l]: p(z_{l+1} | z_{l+2}) in 0-based layers, l = 0 .. n-2.
+        self.downward = [
+            networks.GaussianMLP(above, below, units,
+                                       self.activation_name,
+                                       name=f"p_z{l + 1}")
+            for l, (below, above, units) in enumerate(zip(
+                dims, dims[1:], self.hidden_units))
+        ]
+
+    def log_prob_layers(self, z):
+        """[log p(z_l | z_{l+1}) for each layer, then log p(z_n)], each
+        (...,), for the joint z (..., sum(latent_dims))."""
+        layers = networks.split_layers(tf.convert_to_tensor(z),
+                                             self.latent_dims)
+        out = []
+        for l, z_l in enumerate(layers[:-1]):
+            mean, log_var = self.downward[l](layers[l + 1])
+            out.append(objectives.log_normal_diag(z_l, mean, log_var))
+        out.append(objectives.log_standard_normal(layers[-1]))
+        return out
+
+    def log_prob(self, z):
+        return networks.add_broadcast(self.log_prob_layers(z))
+
+    def push(self, eps):
+        """The joint z from standard-normal noise eps (..., sum(dims)) laid
+        out like z: z_n = eps_n, then z_l = mu_l(z_{l+1}) + sigma_l eps_l
+        down to z_1 (ancestral sampling)."""
+        noise = networks.split_layers(eps, self.latent_dims)
+        layers = [noise[-1]]
+        for l in reversed(range(len(self.latent_dims) - 1)):
+            mean, log_var = self.downward[l](layers[0])
+            layers.insert(0, mean + tf.exp(0.5 * log_var) * noise[l])
+        return tf.concat(layers, axis=-1)
+
+    def sample(self, num_samples, seed=None):
+        eps = tf.random.stateless_normal(
+            tf.stack([num_samples, self.latent_dim]), seed=seed_pair(seed))
+        return self.push(eps)
+
+    def distribution(self, dtype="float32"):
+        """N(0, I) noise through the top-down map (`push`), a
+        `tfd.TransformedDistribution` with event shape (sum(dims),)."""
+        return tfd.TransformedDistribution(
+            tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim],
+                                                    dtype)),
+            _TopDown(self))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(latent_dims=list(self.latent_dims),
+                      hidden_units=[list(u) for u in self.hidden_units],
+                      activation=self.activation_name)
+        return config
+
+
+class _TopDown(tfp.bijectors.Bijector):
+    """eps -> z of a `HierarchicalPrior`: forward draws top-down; inverse
+    recovers each eps_l from z_l and z_{l+1} in one pass."""
+
+    def __init__(self, prior):
+        self._prior = prior
+        super().__init__(forward_min_event_ndims=1, validate_args=False,
+                         name="top_down")
+
+    def _forward(self, eps):
+        return self._prior.push(eps)
+
+    def _conditionals(self, z):
+        layers = networks.split_layers(z, self._prior.latent_dims)
+        out = [(z_l, *self._prior.downward[l](layers[l + 1]))
+               for l, z_l in enumerate(layers[:-1])]
+        return out + [(layers[-1], tf.zeros_like(layers[-1]),
+                       tf.zeros_like(layers[-1]))]
+
+    def _inverse(self, z):
+        return tf.concat([(z_l - m) * tf.exp(-0.5 * v)
+                          for z_l, m, v in self._conditionals(z)], axis=-1)
+
+    def _inverse_log_det_jacobian(self, z):
+        return -0.5 * networks.add_broadcast([tf.reduce_sum(v, axis=-1)
+                                for _, _, v in self._conditionals(z)])
+
+
 _REGISTRY = {
     "standard_normal": StandardNormal,
     "mog": MixtureOfGaussians,
@@ -456,5 +583,5 @@ def get(identifier):
                          StandardNormal)
 
 
-__all__ = ["MixtureOfGaussians", "Prior", "StandardNormal", "VampPrior",
-           "get", "names"]
+__all__ = ["HierarchicalPrior", "MixtureOfGaussians", "Prior",
+           "StandardNormal", "VampPrior", "get", "names"]

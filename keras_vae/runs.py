@@ -28,6 +28,7 @@ import tensorflow as tf
 from keras_vae import callbacks as callbacks_lib
 from keras_vae import data
 from keras_vae import likelihoods as likelihoods_lib
+from keras_vae import networks as networks_lib
 from keras_vae import plotting
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
@@ -59,6 +60,12 @@ class TrainConfig:
     # default, 2).
     posterior: str = "diagonal"
     flows: int = 0
+    # Stochastic layers: 1, or n >= 2 for kv.build_hierarchical_vae with
+    # `latent_dims` (one size per layer from the data up; () = (100, 50)
+    # for two layers, the IWAE paper's); the layers above the first have
+    # 100-100 hidden units each way.
+    stochastic_layers: int = 1
+    latent_dims: tuple = ()
     binarize: str = "dynamic"
     epochs: int = 10
     batch_size: int = 100
@@ -87,6 +94,56 @@ class TrainConfig:
     # TensorFlow's CPU thread pools: "auto", "tf" or (intra, inter); see
     # keras_vae.training.threads.
     cpu_threads: object = "auto"
+
+    def _validate_layers(self):
+        layers = self.stochastic_layers
+        if isinstance(layers, bool) or not isinstance(layers, int) or (
+                layers < 1):
+            raise ValueError(
+                "`stochastic_layers` must be an int >= 1. Received: "
+                f"{layers!r}"
+            )
+        if layers == 1:
+            if self.latent_dims:
+                raise ValueError(
+                    "--latent-dims gives one size per stochastic layer; with "
+                    "one layer use --latent-dim. Received: latent_dims="
+                    f"{tuple(self.latent_dims)}, stochastic_layers=1."
+                )
+            return
+        if self.arch != "mlp":
+            raise ValueError(
+                "--stochastic-layers > 1 builds the IWAE paper's MLP "
+                f"hierarchy; use --arch mlp. Received: arch={self.arch!r}."
+            )
+        if self.prior != "standard" or self.posterior != "diagonal" or (
+                self.flows):
+            raise ValueError(
+                "A hierarchy has its own prior p(z_n) p(z_{n-1}|z_n) ... and "
+                "posterior q(z_1|x) q(z_2|z_1) ...; --prior, --posterior and "
+                "--flows do not combine with --stochastic-layers > 1. "
+                f"Received: prior={self.prior!r}, posterior="
+                f"{self.posterior!r}, flows={self.flows}."
+            )
+        if self.free_bits:
+            raise ValueError(
+                "free bits floor the KL of each latent dimension, and the "
+                "KL of a hierarchy does not split by dimension (each "
+                "layer's prior depends on the layer above). Use --free-bits "
+                "0 with --stochastic-layers > 1."
+            )
+        if not self.latent_dims and layers != 2:
+            raise ValueError(
+                f"--stochastic-layers {layers} needs --latent-dims with "
+                f"{layers} sizes (the default (100, 50) is for two layers)."
+            )
+        dims = layer_dims(self)
+        if len(dims) != layers:
+            raise ValueError(
+                f"--latent-dims must give {layers} sizes, one per "
+                f"stochastic layer. Received: {tuple(dims)}."
+            )
+        networks_lib.check_latent_dims(dims)
 
     def validate(self):
         """Raises ValueError naming the first bad setting."""
@@ -140,6 +197,7 @@ class TrainConfig:
                 "diagonal or full, or --posterior iaf with --prior standard "
                 "or mog."
             )
+        self._validate_layers()
         if self.free_bits and self.posterior != "diagonal":
             raise ValueError(
                 "free bits floor the KL of each latent dimension, and the "
@@ -350,6 +408,21 @@ def make_prior(config):
     return priors_lib.get(PRIORS[config.prior])
 
 
+def layer_dims(config):
+    """The stochastic layers' sizes of a config: (latent_dim,) for one
+    layer, else `latent_dims` or the IWAE paper's (100, 50)."""
+    if config.stochastic_layers == 1:
+        return (config.latent_dim,)
+    return tuple(config.latent_dims) or HIERARCHY_DEFAULT_DIMS
+
+
+#: The latent sizes of --stochastic-layers 2 without --latent-dims (Burda
+#: et al. 2016's two-layer MNIST model), and the hidden widths between
+#: stochastic layers.
+HIERARCHY_DEFAULT_DIMS = (100, 50)
+HIERARCHY_UPPER_UNITS = (100, 100)
+
+
 def make_posterior(config):
     """The posterior head a config describes (a new
     `keras_vae.posteriors.Posterior`)."""
@@ -371,6 +444,14 @@ def build_model(config, input_shape):
         objective=config.objective,
         free_bits=config.free_bits,
     )
+    if config.stochastic_layers > 1:
+        dims = layer_dims(config)
+        for key in ("prior", "posterior", "free_bits"):
+            kwargs.pop(key)
+        return vae_lib.build_hierarchical_vae(
+            input_shape, dims,
+            hidden_units=(tuple(config.hidden_units),) + (
+                HIERARCHY_UPPER_UNITS,) * (len(dims) - 1), **kwargs)
     if config.arch == "mlp":
         return vae_lib.build_mlp_vae(
             input_shape, config.latent_dim,
@@ -539,6 +620,11 @@ def train(config, callbacks=()):
 
 def describe_posterior(posterior):
     """A posterior head in words, for metrics.json."""
+    if isinstance(posterior, posteriors_lib.HierarchicalGaussian):
+        n = len(posterior.latent_dims)
+        chain = " ".join(f"q(z{l + 1}|z{l})" for l in range(1, n))
+        return (f"diagonal Gaussians q(z1|x) {chain}, sizes "
+                f"{posterior.latent_dims}")
     if isinstance(posterior, posteriors_lib.InverseAutoregressiveFlow):
         units = "-".join(str(u) for u in posterior.hidden_units)
         return (f"inverse autoregressive flow: diagonal Gaussian through "
@@ -554,6 +640,10 @@ def describe_prior(prior):
     if isinstance(prior, priors_lib.MixtureOfGaussians):
         return (f"learned mixture of {prior.num_components} diagonal "
                 "Gaussians")
+    if isinstance(prior, priors_lib.HierarchicalPrior):
+        n = len(prior.latent_dims)
+        chain = " ".join(f"p(z{l}|z{l + 1})" for l in range(n - 1, 0, -1))
+        return f"hierarchy p(z{n}) = N(0, I), Gaussian {chain}"
     if isinstance(prior, priors_lib.VampPrior):
         return f"VampPrior, {prior.num_pseudo_inputs} pseudo-inputs"
     if isinstance(prior, priors_lib.StandardNormal):
@@ -563,6 +653,14 @@ def describe_prior(prior):
 
 def _describe_arch(config, input_shape):
     dims = int(np.prod(input_shape))
+    if config.stochastic_layers > 1:
+        sizes = layer_dims(config)
+        upper = "-".join(str(u) for u in HIERARCHY_UPPER_UNITS)
+        widths = "-".join(str(u) for u in (dims, *config.hidden_units,
+                                           sizes[0]))
+        return (f"{len(sizes)} stochastic layers {sizes}: MLP {widths}, "
+                f"then {upper} between layers (tanh), {config.likelihood} "
+                "decoder")
     if config.arch == "mlp":
         widths = "-".join(str(u) for u in
                           (dims, *config.hidden_units, config.latent_dim))

@@ -863,3 +863,68 @@ def build_conv_vae(
         likelihood=head,
     )
     return VAE(encoder, decoder, likelihood=head, **vae_kwargs)
+
+
+def build_hierarchical_vae(
+    input_shape, latent_dims=(100, 50),
+    hidden_units=((200, 200), (100, 100)), likelihood="bernoulli",
+    activation="tanh", **vae_kwargs,
+):
+    """A VAE with several stochastic layers: Burda et al. (2016)'s second
+    MNIST architecture by default.
+
+    Recognition model q(z_1 | x) q(z_2 | z_1) ... and generative model
+    p(z_n) ... p(z_1 | z_2) p(x | z_1), every conditional a diagonal Gaussian
+    from an MLP (p(x | z_1) from the likelihood head). The model's latent is
+    the joint z = [z_1, ..., z_n]; its posterior is a
+    `kv.posteriors.HierarchicalGaussian`, its prior a
+    `kv.priors.HierarchicalPrior`, and the decoder reads z_1. With the
+    defaults: x - 200 - 200 - z_1 (100) - 100 - 100 - z_2 (50), mirrored
+    in the generative model, tanh.
+
+    Args:
+        input_shape: shape of one example, e.g. (28, 28, 1).
+        latent_dims: tuple of ints, one per stochastic layer from the data
+            upwards, decreasing; default (100, 50).
+        hidden_units: one tuple of hidden widths per stochastic layer:
+            hidden_units[0] between x and z_1 (encoder, and the decoder in
+            reverse), hidden_units[l] between z_l and z_{l+1} (both ways).
+            Default ((200, 200), (100, 100)).
+        likelihood: name or `Likelihood`, default "bernoulli".
+        activation: str, default "tanh".
+        **vae_kwargs: beta, num_samples, seed, objective (the IWAE bound
+            trains every layer), passed to `VAE`. `prior` and `posterior`
+            are set by the builder.
+
+    Example:
+        >>> vae = build_hierarchical_vae((28, 28, 1))
+        >>> vae.latent_dim
+        150
+    """
+    for key in ("prior", "posterior"):
+        if vae_kwargs.get(key) is not None:
+            raise ValueError(
+                f"build_hierarchical_vae sets the {key} (the hierarchy's "
+                f"conditionals). Received {key}={vae_kwargs[key]!r}; build "
+                "the parts yourself and call kv.VAE to combine others."
+            )
+    latent_dims = networks.check_latent_dims(latent_dims)
+    hidden_units = networks.check_layer_units(
+        hidden_units, len(latent_dims), "build_hierarchical_vae")
+    head = likelihoods_lib.get(likelihood)
+    posterior = posteriors_lib.HierarchicalGaussian(
+        latent_dims, hidden_units[1:] or (), activation)
+    prior = priors_lib.HierarchicalPrior(
+        latent_dims, tuple(tuple(reversed(u)) for u in hidden_units[1:]),
+        activation)
+    latent_dim = sum(latent_dims)
+    encoder = networks.build_mlp_encoder(
+        input_shape, latent_dim, hidden_units[0], activation,
+        posterior=posterior,
+    )
+    decoder = networks.build_layer_decoder(
+        latent_dim, latent_dims[0], input_shape,
+        tuple(reversed(hidden_units[0])), activation, head,
+    )
+    return VAE(encoder, decoder, likelihood=head, prior=prior,
+               posterior=posterior, **vae_kwargs)

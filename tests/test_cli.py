@@ -155,6 +155,65 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
         assert np.isfinite(u).all()
 
 
+def test_train_with_two_stochastic_layers(tmp_path, data_dir):
+    import keras
+
+    import keras_vae as kv
+
+    run = tmp_path / "run"
+    status = cli.main([
+        "train", "--dataset", "mnist", "--stochastic-layers", "2",
+        "--latent-dims", "6,3", "--hidden-units", "32", "--epochs", "1",
+        "--objective", "iwae", "--num-samples", "2",
+        "--max-train-examples", "300", "--out", str(run), "--verbose", "0",
+    ])
+    assert status == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["stochastic_layers"], config["latent_dims"]) == (2, [6, 3])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["architecture"].startswith(
+        "2 stochastic layers (6, 3): MLP 784-32-6, then 100-100")
+    assert metrics["prior"] == "hierarchy p(z2) = N(0, I), Gaussian p(z1|z2)"
+    assert metrics["posterior"].startswith("diagonal Gaussians q(z1|x) "
+                                           "q(z2|z1)")
+    assert np.isfinite(metrics["test"]["elbo"])
+    for name in ("reconstructions", "samples", "loss_curves"):
+        assert _png_has_content(run / "figures" / f"{name}.png"), name
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert isinstance(model.prior, kv.priors.HierarchicalPrior)
+    assert model.posterior.latent_dims == (6, 3) and model.latent_dim == 9
+    # The report of `keras-vae evaluate` splits the KL by layer.
+    assert cli.main(["evaluate", str(run), "--num-samples", "20",
+                     "--max-examples", "50"]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert [l["latent_dim"] for l in report["stochastic_layers"]["layers"]
+            ] == [6, 3]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--stochastic-layers", "2", "--prior", "mog"],
+     "do not combine with --stochastic-layers > 1"),
+    (["--stochastic-layers", "2", "--posterior", "iaf"],
+     "do not combine with --stochastic-layers > 1"),
+    (["--stochastic-layers", "3"], "needs --latent-dims with 3 sizes"),
+    (["--stochastic-layers", "2", "--latent-dims", "3,6"], "must decrease"),
+    (["--stochastic-layers", "2", "--latent-dims", "6,3,2"],
+     "must give 2 sizes"),
+    (["--latent-dims", "6,3"], "with one layer use --latent-dim"),
+    (["--stochastic-layers", "2", "--free-bits", "0.5"],
+     "Use --free-bits 0 with --stochastic-layers > 1"),
+    (["--stochastic-layers", "2", "--arch", "conv"], "use --arch mlp"),
+])
+def test_bad_layer_settings_fail_before_writing(tmp_path, capsys, argv,
+                                                message, data_dir):
+    run = tmp_path / "run"
+    status = cli.main(["train", "--out", str(run), "--hidden-units", "8",
+                       *argv])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not run.exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--prior", "standard", "--prior-components", "3"],
      "the standard normal has none"),

@@ -316,21 +316,30 @@ _PART_CASES = {"mog": dict(prior="mog"), "vamp": dict(prior="vamp"),
                "full": dict(posterior="full"),
                "vamp+full": dict(prior="vamp", posterior="full"),
                "iaf": dict(posterior="iaf"),
-               "mog+iaf": dict(prior="mog", posterior="iaf")}
+               "mog+iaf": dict(prior="mog", posterior="iaf"),
+               # Two stochastic layers of 2 and 1 units (a 3-number latent).
+               "hierarchical": dict(latent_dims=(2, 1))}
+
+
+def _part_model(parts):
+    if "latent_dims" in parts:
+        return kv.build_hierarchical_vae((6,), parts["latent_dims"],
+                                         ((8,), (4,)), seed=3)
+    return tiny_vae(**parts)
 
 
 def test_exported_signatures_with_new_parts_match_the_model(tmp_path):
-    """Each model (mixture priors, full-covariance posterior) exported and
-    served in a TensorFlow-only process: every signature equals the
-    in-process model on the noise the export documents (eps_k, k = 0, 1,
-    ...)."""
+    """Each model (mixture priors, full-covariance and flow posteriors, a
+    hierarchy) exported and served in a TensorFlow-only process: every
+    signature equals the in-process model on the noise the export
+    documents (eps_k, k = 0, 1, ...)."""
     from keras_vae import export as export_lib
     from test_export import Bundle
 
     bundle = Bundle(tmp_path)
     k = 300  # crosses two noise chunks
     for name, parts in _PART_CASES.items():
-        vae = tiny_vae(**parts)
+        vae = _part_model(parts)
         x = binary_data(30)
         vae.compile(optimizer=keras.optimizers.Adam(1e-2))
         vae.fit(x, batch_size=10, epochs=1, verbose=0)

@@ -226,3 +226,163 @@ def test_mismatched_parts():
         kv.VAE(enc, dec, num_samples=0)
     with pytest.raises(ValueError, match="divisible by 4"):
         kv.build_conv_vae((30, 30, 1), 2)
+
+
+# -- two or more stochastic layers (kv.build_hierarchical_vae) ---------------
+
+
+def _hierarchy(latent_dims=(4, 2), hidden_units=((8,), (6,)), **kwargs):
+    kwargs.setdefault("seed", 1)
+    return kv.build_hierarchical_vae((6,), latent_dims, hidden_units,
+                                     **kwargs)
+
+
+def _assign(layer, kernel, bias):
+    layer.kernel.assign(np.asarray(kernel, "float32"))
+    layer.bias.assign(np.asarray(bias, "float32"))
+
+
+def _linear_gaussian_model(rng):
+    """A linear-Gaussian hierarchy, z2 ~ N(0, 1), z1 | z2 ~ N(W_p z2 + b_p,
+    D1), x | z1 ~ N(W_d z1 + b_d, 0.25 I), with q set to the exact
+    p(z2 | z1) and to the exact mean and marginal variances of p(z1 | x)
+    (diagonal, so q differs from the true posterior). Returns the model and
+    the closed-form marginal N(x; mu_x, Sigma_x)."""
+    d, l1, l2 = 4, 2, 1
+    vae = kv.build_hierarchical_vae(
+        (d,), latent_dims=(l1, l2), hidden_units=((), ()),
+        likelihood=kv.likelihoods.Gaussian(scale=0.5), seed=0)
+    w_p = rng.normal(size=(l1, l2))
+    b_p = rng.normal(size=l1)
+    log_d1 = rng.uniform(-1.0, 0.5, size=l1)
+    w_d = rng.normal(size=(d, l1))
+    b_d = rng.normal(size=d)
+    d1 = np.diag(np.exp(log_d1))
+    # Generative model: p(z1 | z2) with a constant variance, p(x | z1).
+    net = vae.prior.downward[0]
+    _assign(net.mean_layer, w_p.T, b_p)
+    _assign(net.log_var_layer, np.zeros((l2, l1)), log_d1)
+    _assign(vae.decoder.get_layer("decoder_z1").get_layer("params"),
+            w_d.T, b_d)
+    c1 = w_p @ w_p.T + d1
+    mu_x = w_d @ b_p + b_d
+    sigma_x = w_d @ c1 @ w_d.T + 0.25 * np.eye(d)
+    # q(z1 | x): the exact conditional mean, the diagonal of its covariance.
+    gain = c1 @ w_d.T @ np.linalg.inv(sigma_x)  # (l1, d)
+    cov_z1 = c1 - gain @ w_d @ c1
+    _assign(vae.encoder.get_layer("z_mean"), gain.T, b_p - gain @ mu_x)
+    _assign(vae.encoder.get_layer("z_log_var"), np.zeros((d, l1)),
+            np.log(np.diag(cov_z1)))
+    # q(z2 | z1) = p(z2 | z1): x adds nothing about z2 once z1 is known.
+    s = np.linalg.inv(np.eye(l2) + w_p.T @ np.linalg.inv(d1) @ w_p)
+    k = s @ w_p.T @ np.linalg.inv(d1)  # (l2, l1)
+    up = vae.posterior.upward[0]
+    _assign(up.mean_layer, k.T, -k @ b_p)
+    _assign(up.log_var_layer, np.zeros((l1, l2)), np.log(np.diag(s)))
+    return vae, mu_x, sigma_x, (w_p, b_p, c1)
+
+
+def test_linear_gaussian_hierarchy_matches_the_closed_form_marginal():
+    rng = np.random.default_rng(0)
+    vae, mu_x, sigma_x, (_, b_p, c1) = _linear_gaussian_model(rng)
+    x = rng.multivariate_normal(mu_x, sigma_x, size=25).astype("float32")
+    diff = x - mu_x
+    exact = -0.5 * (4 * np.log(2 * np.pi)
+                    + np.linalg.slogdet(sigma_x)[1]
+                    + np.einsum("ni,ij,nj->n", diff, np.linalg.inv(sigma_x),
+                                diff))
+    k = 4000
+    log_w = vae.log_weights(x, num_samples=k, seed=3).astype("float64")
+    w = np.exp(log_w - log_w.max(0))
+    # Delta-method standard error of log mean w.
+    stderr = w.std(0) / (np.sqrt(k) * w.mean(0))
+    assert stderr.max() < 0.02
+    log_px = vae.log_likelihood(x, num_samples=k)
+    np.testing.assert_allclose(log_px, exact, atol=float(5 * stderr.max()
+                                                          + 1e-3))
+    # The ELBO is a lower bound of the exact log p(x), example by example.
+    elbo_samples = log_w.mean(0)
+    elbo_stderr = log_w.std(0) / np.sqrt(k)
+    assert np.all(elbo_samples <= exact + 4 * elbo_stderr)
+    assert np.mean(exact - elbo_samples) > 0
+    assert np.all(vae.elbo(x, num_samples=500) <= exact + 0.1)
+    # Ancestral samples of the prior: z1 ~ N(b_p, W_p W_p^T + D1).
+    z = np.asarray(vae.prior.sample(40000, seed=5), "float64")
+    np.testing.assert_allclose(z[:, :2].mean(0), b_p, atol=0.05)
+    np.testing.assert_allclose(np.cov(z[:, :2].T), c1, atol=0.08)
+    np.testing.assert_allclose(z[:, 2].var(), 1.0, atol=0.05)
+
+
+def test_hierarchy_log_q_is_noise_density_minus_autodiff_log_determinant():
+    vae = _hierarchy(latent_dims=(3, 2), hidden_units=((8,), (5,)))
+    for w in vae.posterior.weights:  # away from the initial weights
+        w.assign(np.random.default_rng(1).normal(
+            scale=0.5, size=w.shape).astype("float32"))
+    x = _binary(4, shape=(6,))
+    params = vae.posterior_params(tf.constant(x))
+    eps = tf.random.stateless_normal((4, 5), seed=[1, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(eps)
+        z, log_q = vae.posterior.sample_and_log_prob(params, eps)
+    jac = tape.batch_jacobian(z, eps).numpy().astype("float64")
+    assert np.abs(jac[:, 3:, :3]).max() > 1e-3  # z2 depends on z1's noise
+    np.testing.assert_array_equal(jac[:, :3, 3:], 0.0)  # not the reverse
+    log_noise = -0.5 * np.sum(np.log(2 * np.pi) + eps.numpy() ** 2, -1)
+    np.testing.assert_allclose(
+        log_q, log_noise - np.linalg.slogdet(jac)[1], rtol=1e-5, atol=1e-4)
+    # The density at a given z (one pass) and TFP's TransformedDistribution
+    # agree with the draw's.
+    np.testing.assert_allclose(vae.posterior.log_prob(params, z), log_q,
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(vae.posterior.distribution(params).log_prob(z),
+                               log_q, rtol=1e-5, atol=1e-4)
+    zp = vae.prior.sample(5, seed=2)
+    np.testing.assert_allclose(vae.prior.distribution().log_prob(zp),
+                               vae.prior.log_prob(zp), rtol=1e-5, atol=1e-4)
+
+
+def test_hierarchy_trains_reports_each_layer_and_round_trips(tmp_path):
+    vae = _hierarchy(objective="iwae", num_samples=3)
+    assert vae.latent_dim == 6
+    assert [int(o.shape[-1]) for o in vae.encoder.outputs] == [4, 4]
+    x = _binary(64, shape=(6,))
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = [w.numpy().copy() for w in vae.prior.weights
+              + vae.posterior.weights]
+    history = vae.fit(x, batch_size=16, epochs=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = vae.prior.weights + vae.posterior.weights
+    assert all(not np.array_equal(a, b.numpy()) for a, b in zip(before,
+                                                                 after))
+    report = kv.evaluation.report(vae, x, num_samples=200, verbose=0)
+    layers = report["stochastic_layers"]["layers"]
+    assert [(l["layer"], l["latent_dim"]) for l in layers] == [(1, 4), (2, 2)]
+    total = sum(l["kl"]["mean"] for l in layers)
+    slack = 4 * np.hypot(*(l["kl"]["stderr"] for l in layers)) + 0.05
+    assert abs(total - report["kl_loss"]["mean"]) < slack
+    assert sum(l["active_units"] for l in layers) == report[
+        "active_units"]["count"]
+    assert "stochastic layer 2 (2 units)" in kv.evaluation.format_report(
+        report)
+    vae.save(tmp_path / "h.keras")
+    loaded = keras.models.load_model(tmp_path / "h.keras", safe_mode=True)
+    assert isinstance(loaded.prior, kv.priors.HierarchicalPrior)
+    assert loaded.posterior.latent_dims == (4, 2)
+    np.testing.assert_array_equal(loaded.log_weights(x, 5, seed=1),
+                                  vae.log_weights(x, 5, seed=1))
+    np.testing.assert_array_equal(loaded.sample(4, seed=2),
+                                  vae.sample(4, seed=2))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(latent_dims=(2, 4)), "must decrease"),
+    (dict(latent_dims=()), "non-empty sequence"),
+    (dict(latent_dims=(4, 0)), "positive ints"),
+    (dict(hidden_units=((8,),)), "one tuple of widths per"),
+    (dict(prior="mog"), "sets the prior"),
+    (dict(posterior="full"), "sets the posterior"),
+    (dict(free_bits=0.5), "does not split by dimension"),
+])
+def test_hierarchy_bad_settings_fail_when_built(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _hierarchy(**kwargs)

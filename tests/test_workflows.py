@@ -49,6 +49,10 @@ def _build(arch, lik_id, seed=0):
         else:
             prior = {"mog": kv.priors.MixtureOfGaussians(3, seed=seed),
                      "vamp": kv.priors.VampPrior(5, seed=seed)}[part]
+    if arch == "hier":  # two stochastic layers, a 3-number joint latent
+        return kv.build_hierarchical_vae(
+            SHAPE, (LATENT_DIM, 1), hidden_units=((8,), (4,)),
+            likelihood=_head(lik_id), seed=seed)
     if arch == "mlp":
         return kv.build_mlp_vae(SHAPE, LATENT_DIM, hidden_units=(8,),
                                 likelihood=_head(lik_id), seed=seed,
@@ -60,7 +64,7 @@ def _build(arch, lik_id, seed=0):
 
 def _data(model, seed=0):
     """Data in the likelihood's support: draws from the untrained model."""
-    z = np.random.default_rng(seed).normal(size=(N, LATENT_DIM))
+    z = np.random.default_rng(seed).normal(size=(N, model.latent_dim))
     x = np.asarray(model.decode(z.astype("float32")).sample(seed=[seed, 3]),
                    "float32")
     if isinstance(model.likelihood, kv.likelihoods.Beta):
@@ -95,11 +99,13 @@ WORKFLOWS = [("mlp", lik) for lik in
     ("mlp", "bernoulli+full"), ("conv", "gaussian_learned+vamp+full"),
     # The flow posterior.
     ("mlp", "bernoulli+iaf"), ("conv", "gaussian_learned+mog+iaf"),
+    # Two stochastic layers (kv.build_hierarchical_vae).
+    ("hier", "bernoulli"), ("hier", "gaussian_learned"),
 ]
 FAST = {("mlp", "bernoulli"), ("mlp", "gaussian_optimal"),
         ("conv", "bernoulli"), ("mlp", "bernoulli+mog"),
         ("conv", "bernoulli+vamp"), ("mlp", "bernoulli+full"),
-        ("mlp", "bernoulli+iaf")}
+        ("mlp", "bernoulli+iaf"), ("hier", "bernoulli")}
 
 
 @pytest.mark.parametrize("arch, lik_id", [
@@ -136,11 +142,11 @@ def test_whole_public_surface_in_one_process(tmp_path, arch, lik_id):
                                   protocol="test draws")
     gap = report["gap"]
     assert gap["mean"] >= -3 * gap["stderr"] - 1e-3
-    assert report["active_units"]["latent_dim"] == LATENT_DIM
+    assert report["active_units"]["latent_dim"] == vae.latent_dim
 
     # encode / reconstruct / sample
     encoded = vae.encode(x)  # z_mean, z_log_var | z_tril (full) [, context]
-    sizes = vae.posterior.params_size(LATENT_DIM)
+    sizes = vae.posterior.params_size(vae.latent_dim)
     assert [e.shape for e in encoded] == [(N, size) for size in sizes]
     # The decoded point: z_mean, or its image under the flows (iaf).
     z_point = vae.posterior.mean([tf.constant(e) for e in encoded])

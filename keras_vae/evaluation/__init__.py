@@ -55,6 +55,7 @@ from keras_vae.evaluation.importance import iwae_bound
 from keras_vae.evaluation.importance import log_likelihood
 from keras_vae.evaluation.report import evaluate_run
 from keras_vae.evaluation.report import format_report
+from keras_vae.evaluation.report import layer_terms
 from keras_vae.evaluation.report import report
 from keras_vae.evaluation.report import write_report
 from keras_vae.evaluation.results import IWAEResult
@@ -75,6 +76,7 @@ __all__ = [
     "evaluate_run",
     "format_amortization",
     "format_report",
+    "layer_terms",
     "is_mass_function",
     "iwae_bound",
     "log_likelihood",

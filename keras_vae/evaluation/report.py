@@ -8,6 +8,7 @@ import os
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae.evaluation.results import (
@@ -37,6 +38,50 @@ from keras_vae.evaluation.diagnostics import (
 
 
 _LOG2 = math.log(2.0)
+# Draws per example for the KL of each stochastic layer of a hierarchy.
+LAYER_KL_SAMPLES = 100
+
+
+def layer_terms(model, x, proposal, active=None, num_samples=LAYER_KL_SAMPLES,
+                seed=0, batch_size=500):
+    """The KL of each stochastic layer of a hierarchical model, or None for
+    a model with one.
+
+    With q(z|x) = q(z_1|x) q(z_2|z_1) ... and p(z) = p(z_1|z_2) ... p(z_n),
+    the KL splits into per-layer terms E_q[log q(z_l | z_{l-1}) -
+    log p(z_l | z_{l+1})] (the top layer against N(0, I)), estimated here
+    from `num_samples` draws per example; they sum to the model's KL.
+
+    Returns:
+        dict: "num_samples" and "layers", a list of {"layer", "latent_dim",
+        "kl" (mean and standard error over examples), "active_units"}.
+    """
+    posterior, prior = model.posterior, model.prior
+    dims = getattr(posterior, "latent_dims", None)
+    if dims is None or len(dims) < 2 or not hasattr(
+            prior, "log_prob_layers"):
+        return None
+    per_layer = [[] for _ in dims]
+    for b, start in enumerate(range(0, len(x), batch_size)):
+        params = [tf.constant(p[start:start + batch_size])
+                  for p in proposal]
+        eps = tf.random.stateless_normal(
+            tf.concat([[num_samples], posterior.noise_shape(params)], 0),
+            seed=[seed, 7919 + b])
+        z, log_qs = posterior.sample_and_log_prob_layers(params, eps)
+        for l, (log_q, log_p) in enumerate(zip(log_qs,
+                                               prior.log_prob_layers(z))):
+            per_layer[l].append(np.mean(np.asarray(log_q - log_p,
+                                                   np.float64), axis=0))
+    layers, offset = [], 0
+    for l, dim in enumerate(dims):
+        count = None if active is None else int(
+            np.sum(active[offset:offset + dim]))
+        layers.append({"layer": l + 1, "latent_dim": int(dim),
+                       "kl": _summary(np.concatenate(per_layer[l])),
+                       "active_units": count})
+        offset += dim
+    return {"num_samples": int(num_samples), "layers": layers}
 
 
 # -- the report ---------------------------------------------------------------
@@ -49,8 +94,9 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
     standard error, the gap log p(x) - ELBO (an estimate of the mean
     KL(q(z|x) || p(z|x)); it is itself a lower estimate, since log p(x) is
     estimated from below), nats and bits per dimension, the reconstruction
-    term at z = z_mean, active units and the KL of each latent dimension,
-    with a warning when units are inactive (posterior collapse).
+    term at z = z_mean, active units and the KL of each latent dimension
+    (of each stochastic layer for a hierarchy, `layer_terms`), with a
+    warning when units are inactive (posterior collapse).
 
     All expectations over q come from the same K draws per example.
 
@@ -121,6 +167,8 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
         },
         "kl_per_dim": (None if kl_per_dim is None
                        else [float(v) for v in kl_per_dim]),
+        "stochastic_layers": layer_terms(model, x, proposal, active,
+                                         seed=seed),
         "warnings": [],
     }
     if not mass and _is_eight_bit(x):
@@ -199,6 +247,17 @@ def format_report(result):
         lines.append(
             f"active units (Cov_x E_q[z_u] > {au['threshold']}): "
             f"{au['count']} of {au['latent_dim']}")
+    layers = result.get("stochastic_layers")
+    if layers:
+        for item in layers["layers"]:
+            active = ("" if item["active_units"] is None
+                      else f", active units {item['active_units']} of "
+                      f"{item['latent_dim']}")
+            lines.append(
+                f"stochastic layer {item['layer']} ({item['latent_dim']} "
+                f"units): KL {item['kl']['mean']:.3f} +- "
+                f"{item['kl']['stderr']:.3f}{active} "
+                f"({layers['num_samples']} draws per example)")
     kl = result["kl_per_dim"]
     if kl is not None:
         order = np.argsort(kl)[::-1]
