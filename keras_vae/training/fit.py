@@ -31,11 +31,14 @@ Keras' contract holds: `batch_size` (default 32), `shuffle`,
 History and the progress bar. The Keras path (a `tf.data` iterator, Keras'
 own batching) remains for datasets, generators, targets `y`, `run_eagerly`
 and `tf.distribute` strategies, with the same choice of steps per
-execution where the number of batches is known.
+execution where the number of batches is known, except under a strategy
+with several replicas, where Keras' loop of several steps fails
+(keras-team/keras#19246) and each execution runs one step.
 """
 
 import inspect
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -105,12 +108,24 @@ def callback_period(callback):
 def steps_per_execution_for(model, steps, callbacks):
     """The steps per execution this fit runs with (see the module doc)."""
     setting = model.__dict__.get("_keras_vae_steps_per_execution", 1)
+    strategy = model.distribute_strategy
+    several_replicas = distribute._is_multi_worker(strategy) or (
+        strategy.num_replicas_in_sync > 1)
     if setting != "auto":
+        if several_replicas and int(setting) > 1:
+            warnings.warn(
+                f"steps_per_execution={setting} under a tf.distribute "
+                f"strategy with {strategy.num_replicas_in_sync} replicas "
+                "runs one step per execution: Keras' loop of several steps "
+                "fails there (an unfed placeholder in its while-loop, "
+                "keras-team/keras#19246).", stacklevel=3)
+            return 1
         return int(setting)
-    if not steps or distribute._is_multi_worker(model.distribute_strategy):
+    if not steps or several_replicas:
         # Keras' loop of several steps fails to run under
-        # MultiWorkerMirroredStrategy (an unfed placeholder in its
-        # while-loop, Keras 3.15): one step per execution there.
+        # MultiWorkerMirroredStrategy and under MirroredStrategy with two
+        # or more replicas (an unfed placeholder in its while-loop,
+        # keras-team/keras#19246, Keras 3.15): one step per execution.
         return 1
     # Executions end at every epoch end and at every step a callback acts
     # on: the steps per execution divide all of those periods.
