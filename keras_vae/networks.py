@@ -13,6 +13,7 @@ import math
 
 import keras
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import objectives
@@ -329,6 +330,49 @@ def add_broadcast(terms):
     for term in terms[1:]:
         total = total + term
     return total
+
+
+class LayerwiseGaussianMap(tfp.bijectors.Bijector):
+    """Standard-normal noise eps -> the joint latent z of a hierarchy, layer
+    by layer z_l = mean_l + exp(log_var_l / 2) eps_l, where mean_l and
+    log_var_l depend on other layers of z only (a triangular map).
+
+    Subclasses give `_forward(eps)` (the draw) and `_conditionals(z)`, the
+    list of (z_l, mean_l, log_var_l) of every layer at a given z; the
+    inverse and its log-determinant follow in one pass.
+    """
+
+    def __init__(self, name):
+        super().__init__(forward_min_event_ndims=1, validate_args=False,
+                         name=name)
+
+    def _conditionals(self, z):
+        raise NotImplementedError
+
+    def _inverse(self, z):
+        return tf.concat([(z_l - m) * tf.exp(-0.5 * v)
+                          for z_l, m, v in self._conditionals(z)], axis=-1)
+
+    def _inverse_log_det_jacobian(self, z):
+        return -0.5 * add_broadcast([tf.reduce_sum(v, axis=-1)
+                                     for _, _, v in self._conditionals(z)])
+
+
+def hierarchy_settings(latent_dims, hidden_units, activation, who):
+    """(latent_dims, hidden_units, activation) of a hierarchy's posterior
+    or prior, checked: one tuple of hidden widths per pair of adjacent
+    stochastic layers."""
+    latent_dims = check_latent_dims(latent_dims)
+    units = check_layer_units(hidden_units, len(latent_dims) - 1, who)
+    keras.activations.get(activation)  # an unknown name fails here
+    return latent_dims, units, activation
+
+
+def hierarchy_config(part):
+    """The config entries of a hierarchy's posterior or prior."""
+    return {"latent_dims": list(part.latent_dims),
+            "hidden_units": [list(u) for u in part.hidden_units],
+            "activation": part.activation_name}
 
 
 def split_layers(z, latent_dims):

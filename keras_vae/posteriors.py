@@ -15,8 +15,21 @@ q(z|x) the package uses:
     head.distribution(params)    -> tfd.Distribution, event_shape (latent_dim,)
 
 Every draw from q in training, evaluation, refinement and the SavedModel
-export goes through `reparameterize`, so noise eps gives the same z
-everywhere.
+export goes through `sample_and_log_prob` (whose z is `reparameterize`'s),
+so noise eps gives the same z, and the same log q, everywhere.
+
+The heads:
+
+- `DiagonalGaussian()` ("diagonal"): N(z_mean, diag(exp(z_log_var))), the
+  default (Kingma & Welling 2014);
+- `FullCovarianceGaussian()` ("full"): N(z_mean, S S^T), S from the
+  encoder;
+- `InverseAutoregressiveFlow(num_flows=2)` ("iaf"): a diagonal Gaussian
+  through affine autoregressive flows over `MaskedAutoregressiveNetwork`s
+  (Kingma et al. 2016);
+- `HierarchicalGaussian(latent_dims)`: q(z_1|x) q(z_2|z_1) ... over the
+  joint latent of several stochastic layers (Burda et al. 2016), built
+  with its prior by `kv.build_hierarchical_vae`.
 
 Example:
     >>> head = kv.posteriors.get("diagonal")
@@ -37,6 +50,15 @@ from keras_vae.data import checks
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
+
+
+def _check_same_shape(z_mean, z_log_var):
+    if tuple(z_mean.shape) != tuple(z_log_var.shape):
+        raise ValueError(
+            "z_mean and z_log_var must have the same shape. Received: "
+            f"z_mean.shape={tuple(z_mean.shape)}, "
+            f"z_log_var.shape={tuple(z_log_var.shape)}"
+        )
 
 
 def _as_shape_list(output_shapes):
@@ -173,8 +195,25 @@ class Posterior(keras.layers.Layer):
         return self.from_encoder(outputs)
 
 
+class _MeanAndLogVariance:
+    """The encoder outputs [z_mean, z_log_var] of one diagonal Gaussian,
+    checked, with the soft clamp on z_log_var (a mixin of the heads that
+    read them)."""
+
+    param_names = ("z_mean", "z_log_var")
+
+    def check_params(self, params, who=None):
+        z_mean, z_log_var = super().check_params(params, who)
+        _check_same_shape(z_mean, z_log_var)
+        return [z_mean, z_log_var]
+
+    def from_encoder(self, outputs):
+        z_mean, z_log_var = super().from_encoder(outputs)
+        return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
+
+
 @keras.saving.register_keras_serializable(package="keras_vae")
-class DiagonalGaussian(Posterior):
+class DiagonalGaussian(_MeanAndLogVariance, Posterior):
     """q(z|x) = N(z_mean, diag(exp(z_log_var))), the default posterior.
 
     The encoder outputs [z_mean, z_log_var], each (batch, latent_dim)
@@ -192,24 +231,9 @@ class DiagonalGaussian(Posterior):
         True
     """
 
-    param_names = ("z_mean", "z_log_var")
-
     def params_size(self, latent_dim):
         return (int(latent_dim), int(latent_dim))
 
-    def check_params(self, params, who=None):
-        z_mean, z_log_var = super().check_params(params, who)
-        if tuple(z_mean.shape) != tuple(z_log_var.shape):
-            raise ValueError(
-                "z_mean and z_log_var must have the same shape. Received: "
-                f"z_mean.shape={tuple(z_mean.shape)}, "
-                f"z_log_var.shape={tuple(z_log_var.shape)}"
-            )
-        return [z_mean, z_log_var]
-
-    def from_encoder(self, outputs):
-        z_mean, z_log_var = super().from_encoder(outputs)
-        return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
 
     def scale(self, params):
         """The standard deviations exp(z_log_var / 2), (B, latent_dim)."""
@@ -691,7 +715,7 @@ class InverseAutoregressiveFlow(Posterior):
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
-class HierarchicalGaussian(Posterior):
+class HierarchicalGaussian(_MeanAndLogVariance, Posterior):
     """q(z_1, ..., z_n | x) = q(z_1 | x) q(z_2 | z_1) ... q(z_n | z_{n-1}),
     each a diagonal Gaussian: the recognition model of Burda et al. (2016)'s
     two-stochastic-layer architecture.
@@ -722,16 +746,12 @@ class HierarchicalGaussian(Posterior):
         **kwargs: passed to `keras.layers.Layer`.
     """
 
-    param_names = ("z_mean", "z_log_var")
-
     def __init__(self, latent_dims=(100, 50), hidden_units=((100, 100),),
                  activation="tanh", **kwargs):
         super().__init__(**kwargs)
-        self.latent_dims = networks.check_latent_dims(latent_dims)
-        self.hidden_units = networks.check_layer_units(
-            hidden_units, len(self.latent_dims) - 1, type(self).__name__)
-        keras.activations.get(activation)  # an unknown name fails here
-        self.activation_name = activation
+        (self.latent_dims, self.hidden_units,
+         self.activation_name) = networks.hierarchy_settings(
+            latent_dims, hidden_units, activation, type(self).__name__)
         self.latent_dim = sum(self.latent_dims)
         self.upward = [
             networks.GaussianMLP(below, above, units, activation, name=f"q_z{l + 2}")
@@ -760,19 +780,6 @@ class HierarchicalGaussian(Posterior):
     def set_latent_dim(self, latent_dim):
         self._check_latent_dim(latent_dim)
 
-    def check_params(self, params, who=None):
-        z_mean, z_log_var = super().check_params(params, who)
-        if tuple(z_mean.shape) != tuple(z_log_var.shape):
-            raise ValueError(
-                "z_mean and z_log_var must have the same shape. Received: "
-                f"z_mean.shape={tuple(z_mean.shape)}, "
-                f"z_log_var.shape={tuple(z_log_var.shape)}"
-            )
-        return [z_mean, z_log_var]
-
-    def from_encoder(self, outputs):
-        z_mean, z_log_var = super().from_encoder(outputs)
-        return [z_mean, objectives.soft_clamp_log_var(z_log_var)]
 
     def noise_shape(self, params):
         return tf.concat([tf.shape(params[0])[:-1], [self.latent_dim]], 0)
@@ -827,26 +834,21 @@ class HierarchicalGaussian(Posterior):
         return None
 
     def get_config(self):
-        config = super().get_config()
-        config.update(latent_dims=list(self.latent_dims),
-                      hidden_units=[list(u) for u in self.hidden_units],
-                      activation=self.activation_name)
-        return config
+        return {**super().get_config(), **networks.hierarchy_config(self)}
 
 
-class _NoiseToLatent(tfb.Bijector):
-    """eps -> z of a `HierarchicalGaussian` (a triangular map): forward is
-    the upward draw, inverse recovers each eps_l from z_l and z_{l-1}."""
+class _NoiseToLatent(networks.LayerwiseGaussianMap):
+    """eps -> z of a `HierarchicalGaussian`: forward is the upward draw;
+    the inverse recovers each eps_l from z_l and z_{l-1}."""
 
     def __init__(self, head, params):
         self._head, self._params = head, params
-        super().__init__(forward_min_event_ndims=1, validate_args=False,
-                         name="noise_to_latent")
+        super().__init__(name="noise_to_latent")
 
     def _forward(self, eps):
         return self._head.sample_and_log_prob_layers(self._params, eps)[0]
 
-    def _layer_scales(self, z):
+    def _conditionals(self, z):
         layers = networks.split_layers(z, self._head.latent_dims)
         mean, log_var = self._params
         out = []
@@ -855,14 +857,6 @@ class _NoiseToLatent(tfb.Bijector):
                 mean, log_var = self._head.upward[l - 1](layers[l - 1])
             out.append((z_l, mean, log_var))
         return out
-
-    def _inverse(self, z):
-        return tf.concat([(z_l - m) * tf.exp(-0.5 * v)
-                          for z_l, m, v in self._layer_scales(z)], axis=-1)
-
-    def _inverse_log_det_jacobian(self, z):
-        return -0.5 * networks.add_broadcast([tf.reduce_sum(v, axis=-1)
-                                for _, _, v in self._layer_scales(z)])
 
 
 _REGISTRY = {

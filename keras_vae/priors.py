@@ -458,11 +458,9 @@ class HierarchicalPrior(Prior):
                  activation="tanh", **kwargs):
         kwargs.pop("latent_dim", None)  # from a config: sum(latent_dims)
         super().__init__(**kwargs)
-        self.latent_dims = networks.check_latent_dims(latent_dims)
-        self.hidden_units = networks.check_layer_units(
-            hidden_units, len(self.latent_dims) - 1, type(self).__name__)
-        keras.activations.get(activation)  # an unknown name fails here
-        self.activation_name = activation
+        (self.latent_dims, self.hidden_units,
+         self.activation_name) = networks.hierarchy_settings(
+            latent_dims, hidden_units, activation, type(self).__name__)
         self.set_latent_dim(sum(self.latent_dims))
 
     def _create_weights(self, latent_dim):
@@ -516,21 +514,16 @@ class HierarchicalPrior(Prior):
             _TopDown(self))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(latent_dims=list(self.latent_dims),
-                      hidden_units=[list(u) for u in self.hidden_units],
-                      activation=self.activation_name)
-        return config
+        return {**super().get_config(), **networks.hierarchy_config(self)}
 
 
-class _TopDown(tfp.bijectors.Bijector):
-    """eps -> z of a `HierarchicalPrior`: forward draws top-down; inverse
-    recovers each eps_l from z_l and z_{l+1} in one pass."""
+class _TopDown(networks.LayerwiseGaussianMap):
+    """eps -> z of a `HierarchicalPrior`: forward draws top-down; the
+    inverse recovers each eps_l from z_l and z_{l+1}."""
 
     def __init__(self, prior):
         self._prior = prior
-        super().__init__(forward_min_event_ndims=1, validate_args=False,
-                         name="top_down")
+        super().__init__(name="top_down")
 
     def _forward(self, eps):
         return self._prior.push(eps)
@@ -539,16 +532,8 @@ class _TopDown(tfp.bijectors.Bijector):
         layers = networks.split_layers(z, self._prior.latent_dims)
         out = [(z_l, *self._prior.downward[l](layers[l + 1]))
                for l, z_l in enumerate(layers[:-1])]
-        return out + [(layers[-1], tf.zeros_like(layers[-1]),
-                       tf.zeros_like(layers[-1]))]
-
-    def _inverse(self, z):
-        return tf.concat([(z_l - m) * tf.exp(-0.5 * v)
-                          for z_l, m, v in self._conditionals(z)], axis=-1)
-
-    def _inverse_log_det_jacobian(self, z):
-        return -0.5 * networks.add_broadcast([tf.reduce_sum(v, axis=-1)
-                                for _, _, v in self._conditionals(z)])
+        top = layers[-1]  # N(0, I)
+        return out + [(top, tf.zeros_like(top), tf.zeros_like(top))]
 
 
 _REGISTRY = {

@@ -386,15 +386,22 @@ def test_exported_signatures_with_new_parts_match_the_model(tmp_path):
             _logsumexp(log_w.T) - np.log(k), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["standard_normal", "vamp"])
+@pytest.mark.parametrize("name", ["standard_normal", "vamp", "iaf",
+                                  "hierarchical"])
 def test_a_run_interrupted_and_resumed_ends_with_the_same_weights(
         tmp_path, name):
     from keras_vae import callbacks as kcb
 
     x = binary_data(50)
+
     def build():
         if name == "vamp":
             return _vamp_vae(k=4)
+        if name == "iaf":
+            return tiny_vae(posterior=kv.posteriors.InverseAutoregressiveFlow(
+                hidden_units=(6,), context_units=3))
+        if name == "hierarchical":
+            return _part_model(_PART_CASES["hierarchical"])
         return tiny_vae()
 
     init = build().get_weights()  # pseudo-inputs included
