@@ -253,11 +253,14 @@ class GaussianMLP(keras.layers.Layer):
         self.output_dim = _check_int(output_dim, "output_dim")
         self.hidden_units = _check_units(hidden_units)
         self.activation_name = activation
+        policy = self.dtype_policy
         self.hidden = [keras.layers.Dense(u, activation=activation,
+                                          dtype=policy,
                                           name=f"hidden_{i}")
                        for i, u in enumerate(self.hidden_units)]
-        self.mean_layer = keras.layers.Dense(self.output_dim, name="mean")
-        self.log_var_layer = keras.layers.Dense(self.output_dim,
+        self.mean_layer = keras.layers.Dense(self.output_dim, name="mean",
+                                             dtype=policy)
+        self.log_var_layer = keras.layers.Dense(self.output_dim, dtype=policy,
                                                 name="log_var")
         shape = (None, self.input_dim)
         for layer in self.hidden:
@@ -366,6 +369,13 @@ def hierarchy_settings(latent_dims, hidden_units, activation, who):
     units = check_layer_units(hidden_units, len(latent_dims) - 1, who)
     keras.activations.get(activation)  # an unknown name fails here
     return latent_dims, units, activation
+
+
+def float32(tensors):
+    """The tensors cast to float32, a list. The flows' and hierarchies'
+    networks compute in float32 under a mixed-precision policy: their
+    log-determinants and densities sum many terms."""
+    return [tf.cast(t, "float32") for t in tensors]
 
 
 def hierarchy_config(part):

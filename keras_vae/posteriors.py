@@ -589,7 +589,7 @@ class InverseAutoregressiveFlow(Posterior):
                 latent_dim, self.hidden_units, num_outputs=2,
                 context_size=self.context_units,
                 activation=self.activation_name, reverse=t % 2 == 1,
-                name=f"flow_{t}")
+                dtype="float32", name=f"flow_{t}")
             for t in range(self.num_flows)
         ]
         self.built = True
@@ -638,15 +638,18 @@ class InverseAutoregressiveFlow(Posterior):
         """(z_T, sum_t log |det dz_t / dz_{t-1}|) for base points z0
         (..., B, L): the flows applied in order, one pass each."""
         self._require_flows()
-        z, log_det = z0, 0.0
+        z, log_det = tf.cast(z0, "float32"), 0.0
+        context = tf.cast(params[2], "float32")
         for t in range(self.num_flows):
-            shift, log_scale = self.flow_step(t, z, params[2])
+            shift, log_scale = self.flow_step(t, z, context)
             z = shift + tf.exp(log_scale) * z
             log_det = log_det + tf.reduce_sum(log_scale, axis=-1)
         return z, log_det
 
     def _base_point(self, params, eps):
-        return params[0] + tf.exp(0.5 * params[1]) * eps
+        # float32 from here on, whatever the encoder's dtype policy.
+        z_mean, z_log_var = networks.float32(params[:2])
+        return z_mean + tf.exp(0.5 * z_log_var) * tf.cast(eps, "float32")
 
     def reparameterize(self, params, eps):
         """z = flows(z_mean + exp(z_log_var / 2) * eps)."""
@@ -656,8 +659,9 @@ class InverseAutoregressiveFlow(Posterior):
         # The base's density from eps (as for the diagonal head), minus the
         # flows' log-determinants: exact, and no inversion.
         z, log_det = self.push(params, self._base_point(params, eps))
+        eps, z_log_var = networks.float32([eps, params[1]])
         log_base = objectives.log_standard_normal(eps) - 0.5 * tf.reduce_sum(
-            params[1], axis=-1)
+            z_log_var, axis=-1)
         return z, log_base - log_det
 
     def mean(self, params):
@@ -693,7 +697,7 @@ class InverseAutoregressiveFlow(Posterior):
 
     def distribution(self, params):
         self._require_flows()
-        z_mean, z_log_var, context = params
+        z_mean, z_log_var, context = networks.float32(params)
         base = tfd.MultivariateNormalDiag(loc=z_mean,
                                           scale_diag=tf.exp(0.5 * z_log_var))
         # tfb.Chain applies its last bijector first.
@@ -754,7 +758,8 @@ class HierarchicalGaussian(_MeanAndLogVariance, Posterior):
             latent_dims, hidden_units, activation, type(self).__name__)
         self.latent_dim = sum(self.latent_dims)
         self.upward = [
-            networks.GaussianMLP(below, above, units, activation, name=f"q_z{l + 2}")
+            networks.GaussianMLP(below, above, units, activation,
+                                 dtype="float32", name=f"q_z{l + 2}")
             for l, (below, above, units) in enumerate(zip(
                 self.latent_dims, self.latent_dims[1:], self.hidden_units))
         ]
@@ -786,8 +791,9 @@ class HierarchicalGaussian(_MeanAndLogVariance, Posterior):
 
     def sample_and_log_prob_layers(self, params, eps):
         """(z, [log q(z_l | z_{l-1}) for each layer]) of the draw from eps
-        (..., B, sum(latent_dims)); each log q (..., B)."""
-        mean, log_var = params
+        (..., B, sum(latent_dims)); each log q (..., B). In float32."""
+        mean, log_var = networks.float32(params)
+        eps = tf.cast(eps, "float32")
         draws, log_qs = [], []
         for l, eps_l in enumerate(networks.split_layers(eps, self.latent_dims)):
             if l:
@@ -806,8 +812,9 @@ class HierarchicalGaussian(_MeanAndLogVariance, Posterior):
 
     def log_prob_layers(self, params, z):
         """[log q(z_l | z_{l-1}) for each layer] at a given joint z."""
-        layers = networks.split_layers(z, self.latent_dims)
-        mean, log_var = params
+        layers = networks.split_layers(tf.cast(z, "float32"),
+                                       self.latent_dims)
+        mean, log_var = networks.float32(params)
         out = []
         for l, z_l in enumerate(layers):
             if l:
@@ -819,7 +826,7 @@ class HierarchicalGaussian(_MeanAndLogVariance, Posterior):
         return networks.add_broadcast(self.log_prob_layers(params, z))
 
     def mean(self, params):
-        means = [params[0]]
+        means = [tf.cast(params[0], "float32")]
         for net in self.upward:
             means.append(net(means[-1])[0])
         return tf.concat(means, axis=-1)
@@ -849,8 +856,9 @@ class _NoiseToLatent(networks.LayerwiseGaussianMap):
         return self._head.sample_and_log_prob_layers(self._params, eps)[0]
 
     def _conditionals(self, z):
-        layers = networks.split_layers(z, self._head.latent_dims)
-        mean, log_var = self._params
+        layers = networks.split_layers(tf.cast(z, "float32"),
+                                       self._head.latent_dims)
+        mean, log_var = networks.float32(self._params)
         out = []
         for l, z_l in enumerate(layers):
             if l:

@@ -468,7 +468,7 @@ class HierarchicalPrior(Prior):
         # downward[l]: p(z_{l+1} | z_{l+2}) in 0-based layers, l = 0 .. n-2.
         self.downward = [
             networks.GaussianMLP(above, below, units,
-                                       self.activation_name,
+                                       self.activation_name, dtype="float32",
                                        name=f"p_z{l + 1}")
             for l, (below, above, units) in enumerate(zip(
                 dims, dims[1:], self.hidden_units))
@@ -476,15 +476,17 @@ class HierarchicalPrior(Prior):
 
     def log_prob_layers(self, z):
         """[log p(z_l | z_{l+1}) for each layer, then log p(z_n)], each
-        (...,), for the joint z (..., sum(latent_dims))."""
-        layers = networks.split_layers(tf.convert_to_tensor(z),
-                                             self.latent_dims)
+        (...,), for the joint z (..., sum(latent_dims)). Computed in float32
+        (the networks' dtype), returned in z's dtype."""
+        z = tf.convert_to_tensor(z)
+        layers = networks.split_layers(tf.cast(z, "float32"),
+                                       self.latent_dims)
         out = []
         for l, z_l in enumerate(layers[:-1]):
             mean, log_var = self.downward[l](layers[l + 1])
             out.append(objectives.log_normal_diag(z_l, mean, log_var))
         out.append(objectives.log_standard_normal(layers[-1]))
-        return out
+        return [tf.cast(o, z.dtype) for o in out]
 
     def log_prob(self, z):
         return networks.add_broadcast(self.log_prob_layers(z))
@@ -493,7 +495,8 @@ class HierarchicalPrior(Prior):
         """The joint z from standard-normal noise eps (..., sum(dims)) laid
         out like z: z_n = eps_n, then z_l = mu_l(z_{l+1}) + sigma_l eps_l
         down to z_1 (ancestral sampling)."""
-        noise = networks.split_layers(eps, self.latent_dims)
+        noise = networks.split_layers(tf.cast(eps, "float32"),
+                                      self.latent_dims)
         layers = [noise[-1]]
         for l in reversed(range(len(self.latent_dims) - 1)):
             mean, log_var = self.downward[l](layers[0])
@@ -529,7 +532,8 @@ class _TopDown(networks.LayerwiseGaussianMap):
         return self._prior.push(eps)
 
     def _conditionals(self, z):
-        layers = networks.split_layers(z, self._prior.latent_dims)
+        layers = networks.split_layers(tf.cast(z, "float32"),
+                                       self._prior.latent_dims)
         out = [(z_l, *self._prior.downward[l](layers[l + 1]))
                for l, z_l in enumerate(layers[:-1])]
         top = layers[-1]  # N(0, I)
