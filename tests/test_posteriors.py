@@ -524,6 +524,7 @@ def test_refine_improves_the_elbo_of_flow_and_hierarchical_posteriors(name):
     # Semi-amortized inference on the heads' own parameters (the IAF's
     # base Gaussian and context; the hierarchy's q(z1|x)), then log p(x)
     # with the refined q as the proposal.
+    keras.utils.set_random_seed(0)  # the same fit whatever ran before
     x = (np.random.default_rng(0).uniform(size=(30, 6)) > 0.5).astype(
         "float32")
     if name == "iaf":
@@ -540,11 +541,13 @@ def test_refine_improves_the_elbo_of_flow_and_hierarchical_posteriors(name):
     assert len(result.params) == len(vae.posterior.param_names)
     gain = result.elbo_refined - result.elbo_initial
     assert gain.mean() > 0.05
-    # Either proposal estimates the same log p(x).
+    # Either proposal estimates the same log p(x) from below; the refined
+    # q, closer to the posterior, gives the tighter (higher) estimate, and
+    # both lie above the refined ELBO.
     refined = kv.evaluation.log_likelihood(
         vae, x[:8], num_samples=2000, proposal=result.params, verbose=0)
     amortized = kv.evaluation.log_likelihood(vae, x[:8], num_samples=2000,
                                              verbose=0)
-    np.testing.assert_allclose(refined.values.mean(),
-                               amortized.values.mean(), atol=0.1)
+    assert refined.values.mean() >= amortized.values.mean() - 0.05
+    assert refined.values.mean() - amortized.values.mean() < 0.5
     assert np.all(refined.values >= result.elbo_refined - 0.1)

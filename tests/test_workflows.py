@@ -100,7 +100,7 @@ WORKFLOWS = [("mlp", lik) for lik in
     # The flow posterior.
     ("mlp", "bernoulli+iaf"), ("conv", "gaussian_learned+mog+iaf"),
     # Two stochastic layers (kv.build_hierarchical_vae).
-    ("hier", "bernoulli"), ("hier", "gaussian_learned"),
+    ("hier", "bernoulli"),
 ]
 FAST = {("mlp", "bernoulli"), ("mlp", "gaussian_optimal"),
         ("conv", "bernoulli"), ("mlp", "bernoulli+mog"),
