@@ -61,26 +61,30 @@ class DeterministicVAE(VAE):
         super().__init__(encoder, decoder, likelihood=likelihood,
                          num_samples=1, objective="elbo", **kwargs)
 
-    def compute_terms(self, x, training=False, num_samples=None):
+    def compute_terms(self, x, training=False, num_samples=None,
+                      labels=None):
         """As `VAE.compute_terms`; with training=True the loss decodes
         z_mean, and the reported terms come from a sampled z."""
         if not training:
             return super().compute_terms(x, training=False,
-                                         num_samples=num_samples)
+                                         num_samples=num_samples,
+                                         labels=labels)
         x = tf.cast(x, "float32")
-        params = self.posterior_params(x, training=True)
+        params = self.posterior_params(x, training=True, labels=labels)
         z_mean = self.posterior.mean(params)
         # Sampling adds the (beta-weighted) KL with add_loss; its draw is
         # used only to report the honest ELBO of this batch.
         z, log_qz = self.sampler(params, training=True, return_log_q=True)
-        params_at_mean = self._decode_params(z_mean, training=True)
+        params_at_mean = self._decode_params(z_mean, training=True,
+                                             labels=labels)
         self.likelihood.observe(params_at_mean, x)
         log_px_at_mean = self.likelihood.log_prob(
             params_at_mean, x, fit_to=x)  # (B,)
         loss = objectives.weighted_loss(log_px_at_mean, 0.0, self.losses)
         z = tf.stop_gradient(z)[None]
         log_px_z = tf.stop_gradient(
-            self.log_px_z(x, z, training=True, fit_to=x))  # (1, B)
+            self.log_px_z(x, z, training=True, fit_to=x,
+                          labels=labels))  # (1, B)
         kl = self.kl_at(params, z, log_qz[None])
         return {
             "loss": loss,

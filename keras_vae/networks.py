@@ -12,6 +12,7 @@ nets, where the likelihood head says how many numbers it needs.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -64,6 +65,41 @@ def _check_units(units, name="hidden_units"):
     return units
 
 
+def check_num_classes(num_classes):
+    """None (an unconditional model) or an int >= 2, else a ValueError."""
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(
+        num_classes, (int, np.integer)
+    ) or num_classes < 2:
+        raise ValueError(
+            "`num_classes` (the number of labels a conditional VAE takes) "
+            "must be an int >= 2, or None for an unconditional model. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    return int(num_classes)
+
+
+def label_input(num_classes):
+    """The one-hot label input of a conditional network (None when
+    unconditional); `VAE` turns integer labels into it."""
+    if num_classes is None:
+        return None
+    return keras.Input(shape=(num_classes,), name="label")
+
+
+def _with_label(h, label):
+    """h with the one-hot label appended to its features."""
+    if label is None:
+        return h
+    return keras.layers.Concatenate(name="with_label")([h, label])
+
+
+def _model(inputs, label, outputs, name):
+    return keras.Model(inputs if label is None else [inputs, label],
+                       outputs, name=name)
+
+
 def _posterior_outputs(h, latent_dim, posterior):
     """One Dense output per parameter of the posterior head, named by
     `param_names` and sized by `params_size(latent_dim)`."""
@@ -76,7 +112,7 @@ def _posterior_outputs(h, latent_dim, posterior):
 
 def build_mlp_encoder(
     input_shape, latent_dim, hidden_units=(500,), activation="tanh",
-    name="encoder", posterior=None,
+    name="encoder", posterior=None, num_classes=None,
 ):
     """MLP encoder x -> [z_mean, z_log_var] (Kingma & Welling 2014).
 
@@ -89,6 +125,9 @@ def build_mlp_encoder(
         name: model name.
         posterior: the posterior head (or its name) whose parameters the
             encoder outputs; default the diagonal Gaussian.
+        num_classes: None (default), or an int >= 2: a conditional
+            encoder [x, one-hot label] -> q(z | x, y), the label appended
+            to the flattened image.
 
     Returns:
         A built functional `keras.Model`.
@@ -99,18 +138,20 @@ def build_mlp_encoder(
     input_shape = _check_shape(input_shape, "input_shape")
     check_latent_dim(latent_dim)
     hidden_units = _check_units(hidden_units)
+    label = label_input(check_num_classes(num_classes))
     x = keras.Input(shape=input_shape, name="x")
     h = keras.layers.Flatten()(x) if len(input_shape) > 1 else x
+    h = _with_label(h, label)
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, activation=activation,
                                name=f"hidden_{i}")(h)
-    return keras.Model(x, _posterior_outputs(h, latent_dim, posterior),
-                       name=name)
+    return _model(x, label, _posterior_outputs(h, latent_dim, posterior),
+                  name)
 
 
 def build_mlp_decoder(
     latent_dim, output_shape, hidden_units=(500,), activation="tanh",
-    likelihood="bernoulli", name="decoder",
+    likelihood="bernoulli", name="decoder", num_classes=None,
 ):
     """MLP decoder z -> parameters of p(x|z), shape (batch, params_size).
 
@@ -122,19 +163,22 @@ def build_mlp_decoder(
         likelihood: name or `Likelihood`; sets the output size through
             `params_size(output_shape)`.
         name: model name.
+        num_classes: None (default), or an int >= 2: a conditional decoder
+            [z, one-hot label] -> p(x | z, y).
     """
     check_latent_dim(latent_dim)
     output_shape = _check_shape(output_shape, "output_shape")
     hidden_units = _check_units(hidden_units)
     head = likelihoods_lib.get(likelihood)
+    label = label_input(check_num_classes(num_classes))
     z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
+    h = _with_label(z, label)
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, activation=activation,
                                name=f"hidden_{i}")(h)
     params = keras.layers.Dense(head.params_size(output_shape),
                                 name="params")(h)
-    return keras.Model(z, params, name=name)
+    return _model(z, label, params, name)
 
 
 def _conv_grid(input_shape, num_layers):
@@ -157,7 +201,7 @@ def _conv_grid(input_shape, num_layers):
 
 def build_conv_encoder(
     input_shape, latent_dim, filters=(32, 64), dense_units=16,
-    activation="relu", name="encoder", posterior=None,
+    activation="relu", name="encoder", posterior=None, num_classes=None,
 ):
     """Convolutional encoder of the keras.io VAE example.
 
@@ -173,33 +217,40 @@ def build_conv_encoder(
         activation: str, default "relu".
         posterior: the posterior head (or its name) whose parameters the
             encoder outputs; default the diagonal Gaussian.
+        num_classes: None (default), or an int >= 2: a conditional
+            encoder [x, one-hot label], the label appended to the flattened
+            feature maps before the dense layer.
     """
     input_shape = _check_shape(input_shape, "input_shape")
     check_latent_dim(latent_dim)
     filters = _check_units(filters, "filters")
     _conv_grid(input_shape, len(filters))
+    label = label_input(check_num_classes(num_classes))
     x = keras.Input(shape=input_shape, name="x")
     h = x
     for i, f in enumerate(filters):
         h = keras.layers.Conv2D(f, 3, strides=2, padding="same",
                                 activation=activation, name=f"conv_{i}")(h)
-    h = keras.layers.Flatten()(h)
+    h = _with_label(keras.layers.Flatten()(h), label)
     if dense_units:
         h = keras.layers.Dense(dense_units, activation=activation,
                                name="dense")(h)
-    return keras.Model(x, _posterior_outputs(h, latent_dim, posterior),
-                       name=name)
+    return _model(x, label, _posterior_outputs(h, latent_dim, posterior),
+                  name)
 
 
 def build_conv_decoder(
     latent_dim, output_shape, filters=(64, 32), activation="relu",
-    likelihood="bernoulli", name="decoder",
+    likelihood="bernoulli", name="decoder", num_classes=None,
 ):
     """Transposed-convolution decoder of the keras.io VAE example.
 
     Dense(h/4 * w/4 * 64) -> Conv2DTranspose(64, stride 2) ->
     Conv2DTranspose(32, stride 2) -> Conv2DTranspose(channels * k), where k
     is the number of parameters per pixel of the likelihood.
+
+    With `num_classes` (an int >= 2) the decoder is conditional:
+    [z, one-hot label], the label appended to z.
 
     Returns:
         A model z -> params of shape (batch, height, width, channels * k).
@@ -210,9 +261,11 @@ def build_conv_decoder(
     grid_h, grid_w = _conv_grid(output_shape, len(filters))
     head = likelihoods_lib.get(likelihood)
     per_pixel = head.params_size(output_shape) // math.prod(output_shape[:-1])
+    label = label_input(check_num_classes(num_classes))
     z = keras.Input(shape=(latent_dim,), name="z")
     h = keras.layers.Dense(grid_h * grid_w * filters[0],
-                           activation=activation, name="dense")(z)
+                           activation=activation,
+                           name="dense")(_with_label(z, label))
     h = keras.layers.Reshape((grid_h, grid_w, filters[0]))(h)
     for i, f in enumerate(filters):
         h = keras.layers.Conv2DTranspose(
@@ -221,7 +274,7 @@ def build_conv_decoder(
         )(h)
     params = keras.layers.Conv2DTranspose(per_pixel, 3, padding="same",
                                           name="params")(h)
-    return keras.Model(z, params, name=name)
+    return _model(z, label, params, name)
 
 
 def _check_int(value, name):

@@ -65,6 +65,16 @@ class VAE(keras.Model):
             `objectives.soft_clamp_log_var`: the identity on [-30, 10] that
             saturates smoothly beyond, so a diverging encoder cannot overflow
             exp(z_log_var)).
+        num_classes: None (default, an unconditional model) or an int >= 2:
+            a conditional VAE (Sohn et al. 2015; Kingma et al. 2014's M1+M2
+            generative model with the label observed). The encoder takes
+            [x, one-hot label] and gives q(z | x, y), the decoder takes
+            [z, one-hot label] and gives p(x | z, y); the prior p(z) stays
+            unconditional. `fit(x, y)` trains it on integer labels y, and
+            `encode`, `elbo`, `log_weights`, `log_likelihood` (then an
+            estimate of log p(x | y)), `reconstruct`, `decode` and `sample`
+            take `labels=`. The `kv.build_*_vae(..., num_classes=C)`
+            builders make such networks.
 
     Every number the model reports (train and test steps, `elbo`,
     `log_weights`, `keras_vae.evaluation`, the SavedModel's signatures) is
@@ -91,6 +101,7 @@ class VAE(keras.Model):
         free_bits_groups=None,
         prior=None,
         posterior=None,
+        num_classes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -121,9 +132,10 @@ class VAE(keras.Model):
             )
         posterior = posteriors_lib.get(posterior)
         prior = priors_lib.get(prior)
+        self.num_classes = networks.check_num_classes(num_classes)
         self.encoder = encoder
         self.decoder = decoder
-        self.event_shape = tuple(int(d) for d in encoder.input_shape[1:])
+        self.event_shape = self._check_conditioning(prior)
         self.likelihood = likelihoods_lib.get(likelihood)
         self.likelihood.set_event_shape(self.event_shape)
         self.latent_dim = self._check_parts(posterior, prior)
@@ -165,6 +177,42 @@ class VAE(keras.Model):
         # keys) makes the model unsaveable as a SavedModel.
         return self.__dict__.setdefault("_keras_vae_functions", {})
 
+    def _check_conditioning(self, prior):
+        """Checks that the networks take labels exactly when the model is
+        conditional; returns the example shape (the encoder's x input)."""
+        c = self.num_classes
+        enc_in, dec_in = self.encoder.input_shape, self.decoder.input_shape
+        multi = [isinstance(shape, list) and len(shape) == 2
+                 for shape in (enc_in, dec_in)]
+        if c is None:
+            if any(multi) or isinstance(enc_in, list):
+                raise ValueError(
+                    "The encoder or decoder takes two inputs (a label?) but "
+                    f"the VAE is unconditional. Received: encoder inputs "
+                    f"{enc_in}, decoder inputs {dec_in}. Pass "
+                    "num_classes=C to VAE for a conditional model."
+                )
+            return tuple(int(d) for d in enc_in[1:])
+        want = (None, c)
+        if not all(multi) or tuple(enc_in[1]) != want or tuple(
+                dec_in[1]) != want:
+            raise ValueError(
+                f"A conditional VAE (num_classes={c}) needs an encoder "
+                f"[x, label] and a decoder [z, label], each label input of "
+                f"shape (None, {c}) (one-hot). Received: encoder inputs "
+                f"{enc_in}, decoder inputs {dec_in}. Build them with "
+                f"num_classes={c} (kv.networks.build_mlp_encoder(..., "
+                f"num_classes={c}) and so on)."
+            )
+        if isinstance(prior, priors_lib.VampPrior):
+            raise ValueError(
+                "The VampPrior is a mixture of the encoder's q(z | u_k) at "
+                "learned pseudo-inputs, but a conditional encoder also needs "
+                f"a label (num_classes={c}). Use prior='standard_normal' or "
+                "'mog' with a conditional VAE."
+            )
+        return tuple(int(d) for d in enc_in[0][1:])
+
     def _check_parts(self, posterior, prior):
         """Checks that encoder, posterior, prior, decoder and likelihood fit
         together; returns latent_dim."""
@@ -180,6 +228,8 @@ class VAE(keras.Model):
             )
         latent_dim = posterior.latent_dim_of(shapes)
         dec_in = self.decoder.input_shape
+        if self.num_classes is not None:
+            dec_in = dec_in[0]
         if dec_in[-1] != latent_dim:
             raise ValueError(
                 f"The decoder takes inputs of shape {dec_in} but the encoder "
@@ -212,24 +262,57 @@ class VAE(keras.Model):
         ]
 
     # -- the forward pass -----------------------------------------------
-    def _decode_params(self, z, training=False):
-        """Decodes z of shape (..., latent_dim) into (..., *params_shape)."""
+    def one_hot(self, labels):
+        """The networks' label input for integer labels (B,): one-hot
+        float32 (B, num_classes); None for an unconditional model (which
+        refuses labels). A conditional model refuses labels=None."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    "This VAE is unconditional (num_classes=None) and takes "
+                    "no labels. Build it with num_classes=C to condition on "
+                    "a label, or leave labels out."
+                )
+            return None
+        if labels is None:
+            raise ValueError(
+                f"This VAE is conditional (num_classes={self.num_classes}): "
+                "pass the integer class labels, e.g. labels=y_test (and "
+                "vae.fit(x, y) to train)."
+            )
+        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+        return tf.one_hot(labels, self.num_classes, dtype="float32")
+
+    def _net_input(self, inputs, label):
+        return inputs if label is None else [inputs, label]
+
+    def _decode_params(self, z, training=False, labels=None):
+        """Decodes z of shape (..., latent_dim) into (..., *params_shape);
+        a conditional model's labels (B,) condition every draw of z."""
+        label = self.one_hot(labels)
         if len(z.shape) == 2:
-            return self.decoder(z, training=training)
+            return self.decoder(self._net_input(z, label), training=training)
         lead = tf.shape(z)[:-1]
         flat = tf.reshape(z, [-1, self.latent_dim])  # (S * B, latent_dim)
-        params = self.decoder(flat, training=training)
+        if label is not None:
+            # Row s * B + b of the flat draws belongs to example b.
+            label = tf.tile(label, [tf.reduce_prod(lead[:-1]), 1])
+        params = self.decoder(self._net_input(flat, label),
+                              training=training)
         return tf.reshape(
             params, tf.concat([lead, tf.shape(params)[1:]], axis=0)
         )  # (S, B, *params_shape)
 
-    def posterior_params(self, x, training=False):
-        """q(z|x)'s parameter tensors for a batch: the encoder, then the
-        posterior head (for the default head, [z_mean, z_log_var] with the
-        soft clamp applied). Every feature encodes through this method."""
-        return self.posterior.from_encoder(self.encoder(x, training=training))
+    def posterior_params(self, x, training=False, labels=None):
+        """q(z|x)'s parameter tensors for a batch (q(z|x, y) for a
+        conditional model's labels): the encoder, then the posterior head
+        (for the default head, [z_mean, z_log_var] with the soft clamp
+        applied). Every feature encodes through this method."""
+        inputs = self._net_input(x, self.one_hot(labels))
+        return self.posterior.from_encoder(
+            self.encoder(inputs, training=training))
 
-    def log_px_z(self, x, z, training=False, fit_to=None):
+    def log_px_z(self, x, z, training=False, fit_to=None, labels=None):
         """log p(x|z) (nats, summed over data dimensions) for draws z of
         shape (..., batch, latent_dim); returns (..., batch).
 
@@ -237,7 +320,7 @@ class VAE(keras.Model):
         "optimal" Gaussian) fit their scale to it; None scores with the
         stored scale, so one example's score does not depend on its batch.
         """
-        params = self._decode_params(z, training=training)
+        params = self._decode_params(z, training=training, labels=labels)
         return self.likelihood.log_prob(params, x, fit_to=fit_to)
 
     def log_weights_at(self, params, z, log_px_z, log_qz=None):
@@ -261,20 +344,21 @@ class VAE(keras.Model):
         (`Sampling.kl_per_example`, the one the training loss uses)."""
         return self.sampler.kl_per_example(params, z, log_qz)
 
-    def score_draws(self, x, params, eps):
+    def score_draws(self, x, params, eps, labels=None):
         """(log w, log p(x|z)) for standard-normal noise eps (S, B or 1,
         latent_dim) pushed through q: each (S, B). The evaluation's
         importance sampling and the exported `log_likelihood` call this."""
         z, log_qz = self.posterior.sample_and_log_prob(params, eps)
-        log_px_z = self.log_px_z(x, z)
+        log_px_z = self.log_px_z(x, z, labels=labels)
         return self.log_weights_at(params, z, log_px_z, log_qz), log_px_z
 
-    def elbo_terms_at(self, x, params, z, fit_to=None, log_qz=None):
+    def elbo_terms_at(self, x, params, z, fit_to=None, log_qz=None,
+                      labels=None):
         """The ELBO and its terms for draws z (S, B, latent_dim): dict of
         (B,) "elbo", "reconstruction", "kl" and (S, B) "log_px_z".
         `log_qz` (S, B), log q of the draws when the caller has it from
         `posterior.sample_and_log_prob`, saves recomputing it from z."""
-        log_px_z = self.log_px_z(x, z, fit_to=fit_to)
+        log_px_z = self.log_px_z(x, z, fit_to=fit_to, labels=labels)
         kl = self.kl_at(params, z, log_qz)
         return {
             "elbo": objectives.elbo(log_px_z, kl),
@@ -283,13 +367,15 @@ class VAE(keras.Model):
             "log_px_z": log_px_z,
         }
 
-    def compute_terms(self, x, training=False, num_samples=None):
+    def compute_terms(self, x, training=False, num_samples=None,
+                      labels=None):
         """All ELBO terms for a batch, from one forward pass.
 
         Args:
             x: tensor (batch, *event_shape).
             training: bool.
             num_samples: draws of z per example; `self.num_samples` if None.
+            labels: int tensor (batch,), a conditional model's labels.
 
         Returns:
             dict of tensors: "loss" (scalar objective, with `self.losses`),
@@ -298,7 +384,7 @@ class VAE(keras.Model):
         """
         num_samples = num_samples or self.num_samples
         x = tf.cast(x, "float32")
-        params = self.posterior_params(x, training=training)
+        params = self.posterior_params(x, training=training, labels=labels)
         use_iwae = self.objective == "iwae"
         z, kl, log_qz = self.sampler(
             params, num_samples=num_samples, add_kl=not use_iwae,
@@ -306,7 +392,7 @@ class VAE(keras.Model):
         )
         if num_samples == 1:
             z, log_qz = z[None], log_qz[None]  # (1, B, latent_dim), (1, B)
-        decoded = self._decode_params(z, training=training)
+        decoded = self._decode_params(z, training=training, labels=labels)
         if training:
             self.likelihood.observe(decoded, x)
         log_px_z = self.likelihood.log_prob(decoded, x, fit_to=x)
@@ -332,33 +418,41 @@ class VAE(keras.Model):
 
     def call(self, inputs, training=False):
         """Reconstructions: the mean of p(x|z), z sampled when training and
-        z = E_q[z] otherwise. Adds the KL term to `self.losses`."""
-        params = self.posterior_params(inputs, training=training)
+        z = E_q[z] otherwise. Adds the KL term to `self.losses`. A
+        conditional model takes (x, labels)."""
+        labels = None
+        if self.num_classes is not None and isinstance(inputs, (list, tuple)):
+            inputs, labels = inputs
+        params = self.posterior_params(inputs, training=training,
+                                       labels=labels)
         z = self.sampler(params, training=training)
         if not training:
             z = self.posterior.mean(params)
-        return self.likelihood.mean(self.decoder(z, training=training))
+        return self.likelihood.mean(
+            self._decode_params(z, training=training, labels=labels))
 
     # -- graph functions shared by the Python methods and the export ------
-    def encode_graph(self, x):
+    def encode_graph(self, x, labels=None):
         """dict of the posterior's parameters (float32) for a batch x."""
-        params = self.posterior_params(tf.cast(x, "float32"))
+        params = self.posterior_params(tf.cast(x, "float32"), labels=labels)
         return {
             name: tf.cast(p, tf.float32)
             for name, p in zip(self.posterior.param_names, params)
         }
 
-    def reconstruct_graph(self, x):
+    def reconstruct_graph(self, x, labels=None):
         """The mean of p(x|z) at z = E_q[z], float32 (B, *event_shape)."""
-        params = self.posterior_params(tf.cast(x, "float32"))
-        decoded = self.decoder(self.posterior.mean(params), training=False)
+        params = self.posterior_params(tf.cast(x, "float32"), labels=labels)
+        decoded = self._decode_params(self.posterior.mean(params),
+                                      labels=labels)
         return tf.cast(self.likelihood.mean(decoded), tf.float32)
 
-    def sample_graph(self, num_samples, seed):
+    def sample_graph(self, num_samples, seed, labels=None):
         """z ~ p(z) with the stateless seed pair `seed` (int32 (2,)), the
-        mean of p(x|z) and a draw x ~ p(x|z) with seed + 1."""
+        mean of p(x|z) and a draw x ~ p(x|z) with seed + 1 (p(x|z, y) for
+        a conditional model's labels, (num_samples,))."""
         z = self.prior.sample(num_samples, seed)
-        decoded = self.decoder(z, training=False)
+        decoded = self._decode_params(z, labels=labels)
         x_sample = self.likelihood.distribution(decoded).sample(
             seed=seed + 1
         )
@@ -369,7 +463,7 @@ class VAE(keras.Model):
         }
 
     def log_likelihood_graph(self, x, params, num_samples, chunk_size,
-                             noise_fn):
+                             noise_fn, labels=None):
         """The K-sample importance estimate of log p(x), chunked, in graph.
 
         Args:
@@ -379,13 +473,15 @@ class VAE(keras.Model):
             chunk_size: draws per chunk, int or int32 scalar tensor.
             noise_fn: (c, kc) -> standard-normal noise (kc, B or 1,
                 latent_dim) of chunk c.
+            labels: int (B,), a conditional model's labels.
 
         Returns:
             (log p(x) estimate (B,), mean log w (B,), mean log p(x|z) (B,)),
             float64, all from the same K draws.
         """
         def chunk_fn(c, kc):
-            log_w, log_px_z = self.score_draws(x, params, noise_fn(c, kc))
+            log_w, log_px_z = self.score_draws(x, params, noise_fn(c, kc),
+                                               labels)
             return log_w, (log_px_z,)
 
         log_px, mean_log_w, (mean_log_px_z,) = (
@@ -398,14 +494,24 @@ class VAE(keras.Model):
 
     # -- Keras train / test steps ----------------------------------------
     def _unpack(self, data):
-        x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        """(x, labels) of a batch; labels is None for an unconditional
+        model, whose targets are ignored as in Keras' unsupervised use."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             raise ValueError(
                 "VAE does not support sample_weight: the KL term is a batch "
                 "mean added by the Sampling layer. Repeat or subsample "
                 "examples instead."
             )
-        return x
+        if self.num_classes is None:
+            return x, None
+        if y is None:
+            raise ValueError(
+                f"This VAE is conditional (num_classes={self.num_classes}) "
+                "and trains on (x, labels) batches: vae.fit(x, y), or a "
+                "dataset of (x, y) pairs."
+            )
+        return x, y
 
     def _update_metrics(self, terms, loss):
         self.loss_tracker.update_state(loss)
@@ -417,7 +523,7 @@ class VAE(keras.Model):
         return distribute.step_logs({m.name: m.result() for m in self.metrics})
 
     def train_step(self, data):
-        x = self._unpack(data)
+        x, labels = self._unpack(data)
         schedule = self.__dict__.get("_keras_vae_kl_schedule")
         if schedule is not None:
             # The KL schedule of this fit, at this step (set here so that
@@ -429,7 +535,7 @@ class VAE(keras.Model):
                 self.sampler.kl_weight.dtype,
             ))
         with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, training=True)
+            terms = self.compute_terms(x, training=True, labels=labels)
             loss = terms["loss"]
             # Under tf.distribute each replica's gradient is summed, so the
             # per-replica batch mean is divided by the number of replicas to
@@ -448,8 +554,8 @@ class VAE(keras.Model):
         return self._update_metrics(terms, loss)
 
     def test_step(self, data):
-        x = self._unpack(data)
-        terms = self.compute_terms(x, training=False)
+        x, labels = self._unpack(data)
+        terms = self.compute_terms(x, training=False, labels=labels)
         return self._update_metrics(terms, terms["loss"])
 
     def compile(self, optimizer="adam", steps_per_execution="auto",
@@ -541,6 +647,33 @@ class VAE(keras.Model):
         self.likelihood.check_support(x)
         return x
 
+    def check_labels(self, labels, num_examples, what="labels"):
+        """Validates the labels of `num_examples` examples: int32 numpy
+        (N,) for a conditional model, None for an unconditional one (which
+        refuses labels). Every method that takes labels calls this.
+
+        Raises:
+            ValueError: labels missing for a conditional model or given to
+                an unconditional one, of the wrong length, shape or dtype,
+                or out of [0, num_classes).
+        """
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    f"This VAE is unconditional and takes no `{what}`. "
+                    "Build it with num_classes=C (e.g. kv.build_mlp_vae(..., "
+                    "num_classes=10)) to condition on a label, or leave "
+                    f"`{what}` out."
+                )
+            return None
+        if labels is None:
+            raise ValueError(
+                f"This VAE is conditional (num_classes={self.num_classes}): "
+                f"pass `{what}`, one integer class label per example."
+            )
+        return data_checks.check_labels(labels, self.num_classes,
+                                        num_examples, what)
+
     def _check_input(self, x, what="x"):
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
@@ -552,6 +685,13 @@ class VAE(keras.Model):
                     f"The dataset yields examples of shape {shape} but the "
                     f"model expects {self.event_shape}."
                 )
+            if self.num_classes is not None and not isinstance(
+                    x.element_spec, (tuple, list)):
+                raise ValueError(
+                    f"This VAE is conditional (num_classes="
+                    f"{self.num_classes}): the dataset must yield (x, labels) "
+                    "pairs, e.g. tf.data.Dataset.from_tensor_slices((x, y))."
+                )
             return x
         if isinstance(x, (np.ndarray, tf.Tensor, list)):
             return self.check_data(x, what)
@@ -561,7 +701,10 @@ class VAE(keras.Model):
         """`keras.Model.fit`, with batches of an array read inside the
         compiled train function and several steps per execution (see
         `keras_vae.training.fit`). Takes an array, a `tf.data.Dataset` or
-        a `keras_vae.data.TrainingStream` as x; no targets."""
+        a `keras_vae.data.TrainingStream` as x; no targets, except for a
+        conditional model (`num_classes`), which takes its integer labels
+        as y (`fit(x, y)`; a dataset of (x, y) pairs; a stream built with
+        `labels=`)."""
         return fit_lib.fit(self, super().fit, *args, **kwargs)
 
     def make_train_function(self, force=False):
@@ -578,6 +721,8 @@ class VAE(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = self._check_input(x)
+        if isinstance(x, np.ndarray):
+            y = self.check_labels(y, len(x), "y")
         return super().evaluate(x, y, *args, **kwargs)
 
     # -- user-facing methods ---------------------------------------------
@@ -586,6 +731,18 @@ class VAE(keras.Model):
         step = batch_size or n
         for start in range(0, n, step):
             yield x[start:start + step]
+
+    def _pairs(self, x, labels, batch_size):
+        """(x batch, labels batch or None) tensors, in order."""
+        step = batch_size or x.shape[0]
+        for start in range(0, x.shape[0], step):
+            yield (tf.constant(x[start:start + step]),
+                   None if labels is None
+                   else tf.constant(labels[start:start + step]))
+
+    def _checked(self, x, labels):
+        x = self.check_data(x)
+        return x, self.check_labels(labels, len(x))
 
     def _graph_fn(self, name, builder):
         fns = self._functions()
@@ -596,31 +753,42 @@ class VAE(keras.Model):
     def _x_spec(self):
         return tf.TensorSpec((None,) + tuple(self.event_shape), tf.float32)
 
-    def encode(self, x, batch_size=1000):
+    def label_specs(self):
+        """The labels' input signature of a graph function: [] for an
+        unconditional model, [int32 (None,)] for a conditional one."""
+        if self.num_classes is None:
+            return []
+        return [tf.TensorSpec((None,), tf.int32)]
+
+    def encode(self, x, batch_size=1000, labels=None):
         """Returns q(z|x)'s parameters as numpy arrays, each
-        (batch, ...): (z_mean, z_log_var) for the default posterior."""
-        x = self.check_data(x)
+        (batch, ...): (z_mean, z_log_var) for the default posterior.
+        A conditional model encodes q(z | x, y) for `labels` (N,)."""
+        x, labels = self._checked(x, labels)
         # Eager: a trace would cost more than it saves on the small inputs
         # this is mostly called with (the export traces the same method).
-        outs = [self.encode_graph(tf.constant(b))
-                for b in self._batches(x, batch_size)]
+        outs = [self.encode_graph(b, lb)
+                for b, lb in self._pairs(x, labels, batch_size)]
         return tuple(
             np.concatenate([o[name].numpy() for o in outs])
             for name in self.posterior.param_names
         )
 
-    def decode(self, z):
+    def decode(self, z, labels=None):
         """Returns the distribution p(x|z) (a `tfd.Distribution`) for z of
-        shape (batch, latent_dim)."""
+        shape (batch, latent_dim); p(x | z, y) for a conditional model's
+        `labels` (batch,)."""
         z = tf.convert_to_tensor(np.asarray(z, dtype="float32"))
         if len(z.shape) != 2 or z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"`z` must have shape (batch, {self.latent_dim}). "
                 f"Received: {tuple(z.shape)}"
             )
-        return self.likelihood.distribution(self.decoder(z, training=False))
+        labels = self.check_labels(labels, int(z.shape[0]))
+        return self.likelihood.distribution(
+            self._decode_params(z, labels=labels))
 
-    def reconstruct(self, x, mode="mean", seed=None):
+    def reconstruct(self, x, mode="mean", seed=None, labels=None):
         """Reconstructs x.
 
         Args:
@@ -628,26 +796,28 @@ class VAE(keras.Model):
             mode: "mean": the mean of p(x|z) at z = E_q[z] (z_mean;
                 deterministic); "sample": z ~ q(z|x), then x ~ p(x|z).
             seed: int, for mode="sample".
+            labels: int array (batch,), a conditional model's labels (both
+                q(z | x, y) and p(x | z, y) take them).
         """
         if mode not in ("mean", "sample"):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
             )
         if mode == "mean":
-            x = self.check_data(x)
+            x, labels = self._checked(x, labels)
             return np.concatenate([
-                self.reconstruct_graph(tf.constant(b)).numpy()
-                for b in self._batches(x, 1000)
+                self.reconstruct_graph(b, lb).numpy()
+                for b, lb in self._pairs(x, labels, 1000)
             ])
-        params = [tf.constant(p) for p in self.encode(x)]
+        params = [tf.constant(p) for p in self.encode(x, labels=labels)]
         seed = _seed_pair(seed)
         eps = tf.random.stateless_normal(
             self.posterior.noise_shape(params), seed=seed
         )
         z = self.posterior.reparameterize(params, eps)
-        return np.asarray(self.decode(z).sample(seed=seed + 1))
+        return np.asarray(self.decode(z, labels=labels).sample(seed=seed + 1))
 
-    def sample(self, num_samples, seed=None, mode="mean"):
+    def sample(self, num_samples, seed=None, mode="mean", labels=None):
         """Generates data from the prior: z ~ p(z), then p(x|z).
 
         Args:
@@ -655,90 +825,110 @@ class VAE(keras.Model):
             seed: int or None; the same seed gives the same samples.
             mode: "mean" returns the mean of p(x|z) (what image VAEs show);
                 "sample" draws x ~ p(x|z).
+            labels: a conditional model's classes to generate: one int for
+                all samples, or an int array (num_samples,); the samples
+                come from p(x | z, y).
 
         Returns:
             numpy array (num_samples, *event_shape).
+
+        Example:
+            >>> cvae = build_mlp_vae((28, 28, 1), 16, num_classes=10)
+            >>> cvae.sample(8, seed=0, labels=3).shape  # eight 3s
+            (8, 28, 28, 1)
         """
         _check_num_samples(num_samples)
         if mode not in ("mean", "sample"):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
             )
-        out = self.sample_graph(tf.constant(num_samples, tf.int32),
-                                _seed_pair(seed))
+        if self.num_classes is not None and isinstance(
+                labels, (int, np.integer)) and not isinstance(labels, bool):
+            labels = np.full(num_samples, labels)
+        labels = self.check_labels(labels, num_samples)
+        out = self.sample_graph(
+            tf.constant(num_samples, tf.int32), _seed_pair(seed),
+            None if labels is None else tf.constant(labels))
         return out["x_mean" if mode == "mean" else "x_sample"].numpy()
 
-    def elbo(self, x, num_samples=1, batch_size=500):
+    def elbo(self, x, num_samples=1, batch_size=500, labels=None):
         """Per-example ELBO estimate (nats) with `num_samples` draws, (batch,).
 
         The draws come from the sampling layer's generator; the KL is the
         closed form where the parts have one. Data-dependent likelihood
         heads score with their stored parameters (as the evaluation and the
-        export do), so an example's ELBO does not depend on its batch.
+        export do), so an example's ELBO does not depend on its batch. A
+        conditional model gives the ELBO of log p(x | y) for `labels`.
         """
         _check_num_samples(num_samples)
-        x = self.check_data(x)
+        x, labels = self._checked(x, labels)
 
         def build():
-            def fn(x):
-                params = self.posterior_params(x)
+            def fn(x, *labels):
+                labels = labels[0] if labels else None
+                params = self.posterior_params(x, labels=labels)
                 z, log_qz = self.sampler(params, num_samples=num_samples,
                                          add_kl=False, return_log_q=True)
                 if num_samples == 1:
                     z, log_qz = z[None], log_qz[None]
-                return self.elbo_terms_at(x, params, z,
-                                          log_qz=log_qz)["elbo"]
+                return self.elbo_terms_at(x, params, z, log_qz=log_qz,
+                                          labels=labels)["elbo"]
 
-            return tf.function(fn, input_signature=[self._x_spec()])
+            return tf.function(fn, input_signature=[self._x_spec()]
+                               + self.label_specs())
 
         fn = self._graph_fn(f"elbo_{num_samples}", build)
-        return np.concatenate(
-            [fn(tf.constant(b)).numpy() for b in self._batches(x, batch_size)]
-        )
+        return np.concatenate([
+            fn(b, *([] if lb is None else [lb])).numpy()
+            for b, lb in self._pairs(x, labels, batch_size)])
 
-    def log_weights(self, x, num_samples=1, seed=0, batch_size=500):
+    def log_weights(self, x, num_samples=1, seed=0, batch_size=500,
+                    labels=None):
         """log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x) for
         `num_samples` draws z_s ~ q(z|x) per example, numpy (S, batch).
 
         Their mean over s is an ELBO estimate; their log-mean-exp the IWAE
-        bound. The draws are stateless in `seed`.
+        bound. The draws are stateless in `seed`. A conditional model takes
+        `labels` (both q and p(x|z) are conditioned on them).
         """
         _check_num_samples(num_samples)
-        x = self.check_data(x)
+        x, labels = self._checked(x, labels)
         seed = _seed_pair(seed)
 
         def build():
-            def fn(x, k, seed):
-                params = self.posterior_params(x)
+            def fn(x, k, seed, *labels):
+                labels = labels[0] if labels else None
+                params = self.posterior_params(x, labels=labels)
                 eps = tf.random.stateless_normal(
                     tf.concat([[k], self.posterior.noise_shape(params)], 0),
                     seed=seed)
-                return self.score_draws(x, params, eps)[0]
+                return self.score_draws(x, params, eps, labels)[0]
 
             return tf.function(fn, input_signature=[
                 self._x_spec(), tf.TensorSpec((), tf.int32),
-                tf.TensorSpec((2,), tf.int32)])
+                tf.TensorSpec((2,), tf.int32)] + self.label_specs())
 
         fn = self._graph_fn("log_weights", build)
         return np.concatenate([
-            fn(tf.constant(b), tf.constant(num_samples, tf.int32),
-               seed + [0, i]).numpy()
-            for i, b in enumerate(self._batches(x, batch_size))
+            fn(b, tf.constant(num_samples, tf.int32), seed + [0, i],
+               *([] if lb is None else [lb])).numpy()
+            for i, (b, lb) in enumerate(self._pairs(x, labels, batch_size))
         ], axis=1)
 
     def log_likelihood(self, x, num_samples=5000, batch_size=None,
-                       verbose="auto"):
+                       verbose="auto", labels=None):
         """Importance-sampled estimate of log p(x) per example (nats).
 
         The IWAE bound with K = `num_samples` draws from q(z|x) (Burda et al.
         2016), computed in chunks so memory stays bounded. See
-        `keras_vae.evaluation.log_likelihood` for details.
+        `keras_vae.evaluation.log_likelihood` for details. A conditional
+        model estimates log p(x | y) for `labels`.
         """
         from keras_vae import evaluation
 
         return evaluation.log_likelihood(
             self, x, num_samples=num_samples, batch_size=batch_size,
-            verbose=verbose,
+            verbose=verbose, labels=labels,
         ).values
 
     # -- serialisation ----------------------------------------------------
@@ -761,6 +951,7 @@ class VAE(keras.Model):
                 "posterior": keras.saving.serialize_keras_object(
                     self.posterior
                 ),
+                "num_classes": self.num_classes,
             }
         )
         return config
@@ -800,7 +991,7 @@ def _seed_pair(seed):
 
 def build_mlp_vae(
     input_shape, latent_dim, hidden_units=(500,), likelihood="bernoulli",
-    activation="tanh", **vae_kwargs,
+    activation="tanh", num_classes=None, **vae_kwargs,
 ):
     """An MLP VAE (AEVB / IWAE-paper style), ready to compile and fit.
 
@@ -811,12 +1002,16 @@ def build_mlp_vae(
             paper's 784-200-200-50 model with latent_dim=50.
         likelihood: name or `Likelihood`, default "bernoulli".
         activation: str, default "tanh".
+        num_classes: None (default), or an int >= 2 for a conditional VAE:
+            the one-hot label is appended to the encoder's input and to the
+            decoder's z (see `VAE`).
         **vae_kwargs: beta, num_samples, seed, objective, free_bits,
             prior, posterior (the encoder's outputs are sized by the
             posterior's `params_size`).
 
     Example:
         >>> vae = build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))
+        >>> cvae = build_mlp_vae((28, 28, 1), 16, num_classes=10)
     """
     networks.check_latent_dim(latent_dim)
     head = likelihoods_lib.get(likelihood)
@@ -824,19 +1019,20 @@ def build_mlp_vae(
         vae_kwargs.get("posterior"))
     encoder = networks.build_mlp_encoder(
         input_shape, latent_dim, hidden_units, activation,
-        posterior=posterior,
+        posterior=posterior, num_classes=num_classes,
     )
     decoder = networks.build_mlp_decoder(
         latent_dim, input_shape, tuple(reversed(tuple(hidden_units)))
         if not isinstance(hidden_units, int) else hidden_units,
-        activation, head,
+        activation, head, num_classes=num_classes,
     )
-    return VAE(encoder, decoder, likelihood=head, **vae_kwargs)
+    return VAE(encoder, decoder, likelihood=head, num_classes=num_classes,
+               **vae_kwargs)
 
 
 def build_conv_vae(
     input_shape, latent_dim, likelihood="bernoulli", filters=(32, 64),
-    dense_units=16, **vae_kwargs,
+    dense_units=16, num_classes=None, **vae_kwargs,
 ):
     """The keras.io convolutional VAE, with a chosen likelihood.
 
@@ -847,6 +1043,9 @@ def build_conv_vae(
         likelihood: name or `Likelihood`, default "bernoulli".
         filters: encoder filters; the decoder mirrors them.
         dense_units: width of the encoder's dense layer.
+        num_classes: None (default), or an int >= 2 for a conditional VAE:
+            the one-hot label is appended to the encoder's flattened
+            feature maps and to the decoder's z (see `VAE`).
         **vae_kwargs: beta, num_samples, seed, objective, free_bits,
             prior, posterior (the encoder's outputs are sized by the
             posterior's `params_size`).
@@ -857,12 +1056,14 @@ def build_conv_vae(
         vae_kwargs.get("posterior"))
     encoder = networks.build_conv_encoder(
         input_shape, latent_dim, filters, dense_units, posterior=posterior,
+        num_classes=num_classes,
     )
     decoder = networks.build_conv_decoder(
         latent_dim, input_shape, tuple(reversed(tuple(filters))),
-        likelihood=head,
+        likelihood=head, num_classes=num_classes,
     )
-    return VAE(encoder, decoder, likelihood=head, **vae_kwargs)
+    return VAE(encoder, decoder, likelihood=head, num_classes=num_classes,
+               **vae_kwargs)
 
 
 def build_hierarchical_vae(
@@ -901,6 +1102,13 @@ def build_hierarchical_vae(
         >>> vae.latent_dim
         150
     """
+    if vae_kwargs.get("num_classes") is not None:
+        raise ValueError(
+            "build_hierarchical_vae builds unconditional hierarchies; "
+            "conditional models come from build_mlp_vae or build_conv_vae "
+            f"(num_classes=C). Received num_classes="
+            f"{vae_kwargs['num_classes']!r}."
+        )
     for key in ("prior", "posterior"):
         if vae_kwargs.get(key) is not None:
             raise ValueError(

@@ -132,3 +132,60 @@ def check_probabilities(x, what, mode):
             f"must lie in [0, 1]; {what} has values in [{low:g}, {high:g}]. "
             "Use binarize=None for continuous data, or rescale it first."
         )
+
+
+def check_labels(labels, num_classes, num_examples=None, what="labels"):
+    """Class labels for a conditional model, as int32 numpy (N,).
+
+    Integer labels in [0, num_classes) are taken as they are, of any
+    integer dtype, shaped (N,) or (N, 1); floats are taken when every value
+    is a whole number (labels read from a float array). Anything else is a
+    ValueError that says what was received: one-hot rows, other shapes,
+    values out of range, and a length that is not `num_examples`.
+    `num_classes=None` checks only that the labels are >= 0 (a stream
+    that does not know its model yet).
+    """
+    span = (f"[0, {num_classes})" if num_classes is not None
+            else "0, 1, 2, ...")
+    if isinstance(labels, tf.Tensor):
+        labels = labels.numpy()
+    array = np.asarray(labels)
+    if array.dtype == object or array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"`{what}` must be integer class labels in {span}. Received an "
+            f"array of dtype {array.dtype}."
+        )
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        hint = (" It looks one-hot: pass labels.argmax(axis=1)."
+                if array.ndim == 2 and array.shape[1] > 1 else "")
+        raise ValueError(
+            f"`{what}` must be one integer label per example, shape (N,). "
+            f"Received shape {array.shape}.{hint}"
+        )
+    if num_examples is not None and len(array) != num_examples:
+        raise ValueError(
+            f"`{what}` has {len(array)} labels for {num_examples} examples; "
+            "pass one label per example."
+        )
+    if array.dtype.kind == "f":
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not np.all(whole):
+            raise ValueError(
+                f"`{what}` must be whole numbers (class labels in {span}). "
+                f"Received non-integer values, e.g. "
+                f"{array[np.argmin(whole)]!r}."
+            )
+    top = np.inf if num_classes is None else num_classes
+    bad = np.nonzero((array < 0) | (array >= top))[0]
+    if len(bad):
+        raise ValueError(
+            f"`{what}` must lie in {span}"
+            + (f" for a model with num_classes={num_classes}"
+               if num_classes is not None else "")
+            + f". Received values from {array.min().item()!r} to "
+            f"{array.max().item()!r} "
+            f"({len(bad)} out of range, first at index {int(bad[0])})."
+        )
+    return array.astype(np.int32)

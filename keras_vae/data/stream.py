@@ -238,6 +238,14 @@ def _check_stream_args(x, binarize, seed, start_step, what):
     return x, mode
 
 
+def _check_stream_labels(labels, n):
+    """None, or labels (n,) as int32 numpy: whole numbers >= 0 (the model
+    checks the number of classes)."""
+    if labels is None:
+        return None
+    return checks.check_labels(labels, None, n, "labels")
+
+
 def _stream_keys(seed):
     """The (shuffle, binarize) keys both streams derive from the seed."""
     key = tf.constant([int(seed), 0], tf.int64)
@@ -328,10 +336,14 @@ class TrainingStream:
             yields; pass `BackupAndRestore.resume_step()` to resume.
         drop_remainder: bool, default False. Drop the smaller last batch
             of every epoch.
+        labels: None (default), or integer class labels (N,) for a
+            conditional VAE: every batch is then the pair (x batch, labels
+            of the same examples), int32.
 
     Raises:
         ValueError: bad batch_size, binarize, seed or start_step, empty or
-            non-finite x, values outside [0, 1] with binarize="dynamic".
+            non-finite x, values outside [0, 1] with binarize="dynamic",
+            labels that are not one non-negative integer per example.
 
     Example:
         >>> stream = TrainingStream(np.zeros((10, 3)), batch_size=4,
@@ -341,10 +353,12 @@ class TrainingStream:
     """
 
     def __init__(self, x, batch_size=100, binarize=None, shuffle=True,
-                 seed=0, start_step=0, drop_remainder=False):
+                 seed=0, start_step=0, drop_remainder=False, labels=None):
         x, binarize = _check_stream_args(x, binarize, seed, start_step,
                                          type(self).__name__)
         self.n = int(x.shape[0])
+        labels = _check_stream_labels(labels, self.n)
+        self.has_labels = labels is not None
         self.batch_size = checks.check_int(batch_size, "batch_size")
         self.drop_remainder = bool(drop_remainder)
         self.steps_per_epoch = steps_per_epoch(
@@ -368,6 +382,8 @@ class TrainingStream:
             self._order_epoch = tf.Variable(-1, dtype=tf.int64,
                                             trainable=False,
                                             name="stream_epoch")
+            self._labels = None if labels is None else tf.Variable(
+                labels, trainable=False, name="stream_labels")
 
     @property
     def step(self):
@@ -382,9 +398,14 @@ class TrainingStream:
         """The examples (N, ...) as float32 numpy, for checks."""
         return self._data.numpy()
 
-    def assign_examples(self, x):
-        """Replaces the examples by `x`, an array of the same shape, checked
-        as in the constructor; the stream's seed and position stay."""
+    def labels(self):
+        """The labels (N,) as int32 numpy, or None."""
+        return None if self._labels is None else self._labels.numpy()
+
+    def assign_examples(self, x, labels=None):
+        """Replaces the examples by `x`, an array of the same shape (and
+        the labels of a labelled stream by `labels`), checked as in the
+        constructor; the stream's seed and position stay."""
         x, _ = _check_stream_args(x, self.binarize, self.seed, 0,
                                   type(self).__name__)
         if x.shape != tuple(self._data.shape):
@@ -392,7 +413,15 @@ class TrainingStream:
                 f"assign_examples needs examples of shape "
                 f"{tuple(self._data.shape)}; received {x.shape}."
             )
+        labels = _check_stream_labels(labels, self.n)
+        if (labels is None) != (self._labels is None):
+            raise ValueError(
+                "assign_examples needs labels exactly when the stream was "
+                f"built with them (this one {'was' if self.has_labels else 'was not'})."
+            )
         self._data.assign(x)
+        if labels is not None:
+            self._labels.assign(labels)
 
     def _epoch_order(self, epoch):
         # The order is drawn once per epoch and kept in a variable.
@@ -422,7 +451,8 @@ class TrainingStream:
         start = b * self.batch_size
         size = tf.minimum(tf.cast(self.batch_size, tf.int64),
                           self.n - start)
-        batch = tf.gather(self._data, order[start:start + size])
+        indices = order[start:start + size]
+        batch = tf.gather(self._data, indices)
         if self._full_batches():
             # Every batch is full: a static batch size lets TensorFlow fold
             # the step's shape arithmetic into constants.
@@ -431,6 +461,8 @@ class TrainingStream:
             )
         if self.binarize == "dynamic":
             batch = _binarized(batch, self._binarize_key, step)
+        if self._labels is not None:
+            return batch, tf.gather(self._labels, indices)
         return batch
 
     def next_batch(self):
@@ -451,6 +483,8 @@ class TrainingStream:
         # should not capture the variable.
         data, shuffle = tf.constant(self._data.numpy()), self.shuffle
         binarize, drop_remainder = self.binarize, self.drop_remainder
+        labels = (None if self._labels is None
+                  else tf.constant(self._labels.numpy()))
 
         def epoch_indices(epoch):
             # epoch: int64 scalar -> dataset of (global step, indices).
@@ -464,6 +498,8 @@ class TrainingStream:
             batch = tf.gather(data, idx)  # (b, ...)
             if binarize == "dynamic":
                 batch = _binarized(batch, binarize_key, step)
+            if labels is not None:
+                return batch, tf.gather(labels, idx)
             return batch
 
         stream = (
@@ -485,6 +521,8 @@ class TrainingStream:
         """What `fit` iterates over while the train function reads the
         stream: one example batch, repeated, never fetched per step."""
         first = self._data[: self.batch_size]
+        if self._labels is not None:
+            first = (first, self._labels[: self.batch_size])
         return tf.data.Dataset.from_tensors(first).repeat()
 
 

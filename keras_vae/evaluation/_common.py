@@ -79,10 +79,38 @@ def _prepare(model, x, what="x"):
         ) from None
 
 
-def _encode(model, x):
+def _prepare_labelled(model, x, labels):
+    """`_prepare`, and a conditional model's labels (int32 (N,) numpy;
+    None for an unconditional model, which refuses labels)."""
+    x = _prepare(model, x)
+    return x, model.check_labels(labels, len(x))
+
+
+def _unconditional_only(model, what):
+    """Refuses a conditional model where a feature does not take labels."""
+    if getattr(model, "num_classes", None) is not None:
+        raise ValueError(
+            f"{what} does not take labels yet, and this VAE is conditional "
+            f"(num_classes={model.num_classes}). Use log_likelihood, "
+            "iwae_bound, report or mean_vs_sample, which take labels=."
+        )
+
+
+def _label_args(labels, start=None, stop=None):
+    """The trailing label argument of a graph function built with
+    `VAE.label_specs()`: [] without labels, else [int32 tensor]."""
+    if labels is None:
+        return []
+    return [tf.constant(labels[start:stop])]
+
+
+def _encode(model, x, labels=None):
     """q(z|x)'s parameters as a tuple of float32 numpy arrays (N, ...),
-    computed by `VAE.encode` (the posterior head applied, as in training)."""
-    return tuple(np.asarray(p, np.float32) for p in model.encode(x))
+    computed by `VAE.encode` (the posterior head applied, as in training);
+    q(z | x, y) for a conditional model's labels."""
+    kwargs = {} if labels is None else {"labels": labels}
+    return tuple(np.asarray(p, np.float32)
+                 for p in model.encode(x, **kwargs))
 
 
 def _check_proposal(model, x, proposal):
@@ -131,9 +159,10 @@ def _log_px_at_fn(model):
     def build():
         @tf.function(input_signature=[
             _x_spec(model), tf.TensorSpec([None, model.latent_dim],
-                                          tf.float32)])
-        def fn(x, z):
-            return model.log_px_z(x, z)
+                                          tf.float32)]
+            + _label_specs(model))
+        def fn(x, z, *labels):
+            return model.log_px_z(x, z, labels=labels[0] if labels else None)
 
         return _quiet(fn)
 
@@ -150,11 +179,17 @@ def _kl_terms(model, proposal):
             None if per_dim is None else np.asarray(per_dim, np.float64))
 
 
-def _log_px_at(model, x, z, batch_size=1000):
+def _label_specs(model):
+    specs = getattr(model, "label_specs", None)
+    return specs() if specs is not None else []
+
+
+def _log_px_at(model, x, z, batch_size=1000, labels=None):
     fn = _log_px_at_fn(model)
     return np.concatenate([
         fn(tf.constant(x[s:s + batch_size]),
-           tf.constant(z[s:s + batch_size])).numpy().astype(np.float64)
+           tf.constant(z[s:s + batch_size]),
+           *_label_args(labels, s, s + batch_size)).numpy().astype(np.float64)
         for s in range(0, len(x), batch_size)
     ])
 

@@ -20,6 +20,7 @@ from keras_vae.evaluation._common import (
     _check_learning_rate,
     _check_seed,
     _prepare,
+    _unconditional_only,
     _encode,
     _quiet,
     _log_px_at,
@@ -148,6 +149,7 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
+    _unconditional_only(model, "refine")
     x = _prepare(model, x)
     initial = _encode(model, x)
     raw, seconds = _run_optimiser(
@@ -198,6 +200,7 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
+    _unconditional_only(model, "map_estimate")
     x = _prepare(model, x)
     start = _posterior_mean(model, _encode(model, x))
     (z,), seconds = _run_optimiser(
@@ -264,6 +267,7 @@ def amortization_gap(model, x, num_samples=1000, steps=500,
     map_steps = steps if map_steps is None else _check_steps(map_steps)
     learning_rate = _check_learning_rate(learning_rate)
     seed = _check_seed(seed)
+    _unconditional_only(model, "amortization_gap")
     x = _prepare(model, x)
     n = len(x)
     encoder_seconds = _time_encoder(model, x)

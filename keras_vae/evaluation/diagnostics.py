@@ -9,7 +9,7 @@ from keras_vae import likelihoods as likelihoods_lib
 from keras_vae.evaluation._common import (
     check_num_samples,
     _check_seed,
-    _prepare,
+    _prepare_labelled,
     _encode,
     _log_px_at,
     _posterior_mean,
@@ -25,7 +25,8 @@ from keras_vae.evaluation.importance import (
 ACTIVE_UNIT_THRESHOLD = 0.01
 
 
-def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None):
+def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None,
+                   labels=None):
     """E_q[log p(x|z)] estimated with samples, against log p(x|z_mean).
 
     The ELBO's reconstruction term is an expectation over q(z|x). Plugging
@@ -40,6 +41,7 @@ def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None):
         num_samples: draws per example for the sampled estimate.
         seed: int.
         batch_size: at most this many examples per step.
+        labels: int array (N,), a conditional model's labels.
 
     Returns:
         dict with numpy (N,) arrays "sampled" and "at_mean" (nats) and their
@@ -48,13 +50,14 @@ def mean_vs_sample(model, x, num_samples=100, seed=0, batch_size=None):
     """
     k = check_num_samples(num_samples)
     seed = _check_seed(seed)
-    x = _prepare(model, x)
-    proposal = _encode(model, x)
+    x, labels = _prepare_labelled(model, x, labels)
+    proposal = _encode(model, x, labels)
     _, sampled, _, _ = _importance_sample(
         model, x, k, seed, batch_size, None, 0, proposal,
-        DEFAULT_MAX_VALUES,
+        DEFAULT_MAX_VALUES, labels,
     )
-    at_mean = _log_px_at(model, x, _posterior_mean(model, proposal))
+    at_mean = _log_px_at(model, x, _posterior_mean(model, proposal),
+                         labels=labels)
     return {
         "sampled": sampled,
         "at_mean": at_mean,

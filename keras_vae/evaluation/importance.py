@@ -21,7 +21,9 @@ from keras_vae.evaluation._common import (
     _check_positive_int,
     _check_optional_int,
     _check_seed,
-    _prepare,
+    _prepare_labelled,
+    _label_args,
+    _label_specs,
     _encode,
     _check_proposal,
     _quiet,
@@ -91,8 +93,8 @@ def _importance_fn(model):
         @tf.function(input_signature=[
             _x_spec(model), _param_specs(model), tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64),
-            tf.TensorSpec([], tf.int64)])
-        def fn(x, params, k, chunk, seed, offset):
+            tf.TensorSpec([], tf.int64)] + _label_specs(model))
+        def fn(x, params, k, chunk, seed, offset, *labels):
             shape = model.posterior.noise_shape(params)  # (B, L)
 
             def noise(c, kc):
@@ -100,7 +102,9 @@ def _importance_fn(model):
                 return tf.random.stateless_normal(
                     tf.concat([[kc], shape], 0), seed=pair)  # (kc, B, L)
 
-            return model.log_likelihood_graph(x, params, k, chunk, noise)
+            return model.log_likelihood_graph(
+                x, params, k, chunk, noise,
+                labels=labels[0] if labels else None)
 
         return _quiet(fn)
 
@@ -108,7 +112,7 @@ def _importance_fn(model):
 
 
 def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
-                       proposal, max_values):
+                       proposal, max_values, labels=None):
     """Streams K draws per example through the decoder.
 
     Returns float64 arrays (N,): the IWAE estimate L_K, the mean of
@@ -135,6 +139,7 @@ def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
             tf.constant(k, tf.int32), tf.constant(chunk, tf.int32),
             tf.constant(seed, tf.int64),
             tf.constant(b * num_chunks, tf.int64),
+            *_label_args(labels, start, stop),
         )
         log_px[start:stop], mean_log_w[start:stop], \
             mean_log_px_z[start:stop] = (v.numpy() for v in values)
@@ -158,7 +163,7 @@ def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
 
 def log_likelihood(model, x, num_samples=5000, batch_size=None,
                    chunk_size=None, seed=0, verbose="auto", proposal=None,
-                   max_values=DEFAULT_MAX_VALUES):
+                   max_values=DEFAULT_MAX_VALUES, labels=None):
     """Importance-sampled log p(x) per example, in nats.
 
     Memory is bounded: examples are taken a batch at a time and their K
@@ -181,6 +186,8 @@ def log_likelihood(model, x, num_samples=5000, batch_size=None,
             proposal per example to use instead of the encoder's q(z|x),
             e.g. `refine(...).params`.
         max_values: int, decoder outputs per step (memory budget).
+        labels: int array (N,), a conditional model's labels: the estimate
+            is then of log p(x | y), with q(z | x, y) as the proposal.
 
     Returns:
         `LogLikelihoodResult` with `.values` (N,), `.mean`, `.stderr`, and
@@ -205,12 +212,13 @@ def log_likelihood(model, x, num_samples=5000, batch_size=None,
     seed = _check_seed(seed)
     max_values = _check_positive_int(max_values, "max_values",
                                      "decoder outputs per step")
-    x = _prepare(model, x)
-    proposal = _check_proposal(model, x, proposal)
+    x, labels = _prepare_labelled(model, x, labels)
+    proposal = (_encode(model, x, labels) if proposal is None
+                else _check_proposal(model, x, proposal))
     start = time.perf_counter()
     log_px, reconstruction, _, kl = _importance_sample(
         model, x, k, seed, batch_size, chunk_size, verbose, proposal,
-        max_values,
+        max_values, labels,
     )
     return LogLikelihoodResult(
         values=log_px, num_samples=k, reconstruction=reconstruction, kl=kl,
@@ -218,7 +226,8 @@ def log_likelihood(model, x, num_samples=5000, batch_size=None,
     )
 
 
-def iwae_bound(model, x, k, seed=0, batch_size=None, verbose=0):
+def iwae_bound(model, x, k, seed=0, batch_size=None, verbose=0,
+               labels=None):
     """The IWAE bound L_k and the ELBO, per example, from the same k draws.
 
     L_k = log (1/k) sum_j w_j with w_j = p(x|z_j) p(z_j) / q(z_j|x) and
@@ -234,6 +243,7 @@ def iwae_bound(model, x, k, seed=0, batch_size=None, verbose=0):
         seed: int.
         batch_size: at most this many examples per step.
         verbose: 0, 1 or "auto".
+        labels: int array (N,), a conditional model's labels.
 
     Returns:
         `IWAEResult` with `.iwae`, `.elbo` (Monte-Carlo KL, same draws) and
@@ -248,11 +258,11 @@ def iwae_bound(model, x, k, seed=0, batch_size=None, verbose=0):
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
-    x = _prepare(model, x)
-    proposal = _encode(model, x)
+    x, labels = _prepare_labelled(model, x, labels)
+    proposal = _encode(model, x, labels)
     log_px, reconstruction, mean_log_w, kl = _importance_sample(
         model, x, k, seed, batch_size, None, verbose, proposal,
-        DEFAULT_MAX_VALUES,
+        DEFAULT_MAX_VALUES, labels,
     )
     elbo_analytic = objectives.elbo(
         tf.constant(reconstruction), tf.constant(kl)

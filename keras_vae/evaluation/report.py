@@ -18,7 +18,7 @@ from keras_vae.evaluation._common import (
     check_num_samples,
     _check_optional_int,
     _check_seed,
-    _prepare,
+    _prepare_labelled,
     _encode,
     _kl_terms,
     _log_px_at,
@@ -87,7 +87,7 @@ def layer_terms(model, x, proposal, active=None, num_samples=LAYER_KL_SAMPLES,
 # -- the report ---------------------------------------------------------------
 def report(model, x, num_samples=5000, protocol=None, seed=0,
            batch_size=None, verbose="auto",
-           active_threshold=ACTIVE_UNIT_THRESHOLD):
+           active_threshold=ACTIVE_UNIT_THRESHOLD, labels=None):
     """Everything a trained VAE's test set says about it, as a dict.
 
     ELBO and its two terms, log p(x) with K importance samples and its
@@ -109,6 +109,9 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
         batch_size: at most this many examples per step.
         verbose: progress bar: "auto", 0 or 1.
         active_threshold: float, default 0.01.
+        labels: int array (N,), a conditional model's labels: every
+            number is then conditioned on them (log p(x | y), the ELBO of
+            q(z | x, y), ...).
 
     Returns:
         A JSON-serialisable dict; `format_report` turns it into a table.
@@ -117,16 +120,16 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
-    x = _prepare(model, x)
+    x, labels = _prepare_labelled(model, x, labels)
     start = time.perf_counter()
-    proposal = _encode(model, x)
+    proposal = _encode(model, x, labels)
     log_px, reconstruction, _, kl = _importance_sample(
         model, x, k, seed, batch_size, None, verbose, proposal,
-        DEFAULT_MAX_VALUES,
+        DEFAULT_MAX_VALUES, labels,
     )
     elbo = reconstruction - kl
     z_mean = _posterior_mean(model, proposal)
-    at_mean = _log_px_at(model, x, z_mean)
+    at_mean = _log_px_at(model, x, z_mean, labels=labels)
     dims = _event_size(model)
     _, kl_per_dim = _kl_terms(model, proposal)
     if kl_per_dim is not None:
@@ -146,6 +149,7 @@ def report(model, x, num_samples=5000, protocol=None, seed=0,
         "event_shape": list(model.event_shape),
         "dimensions": dims,
         "latent_dim": int(model.latent_dim),
+        "num_classes": getattr(model, "num_classes", None),
         "num_samples": k,
         "seed": seed,
         "units": "nats per example, summed over the data dimensions",
@@ -334,18 +338,22 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
         )
     data_seed = int(run.read_config().get("seed", 0))
     model = run.load_model(safe_mode=True)
-    _, (x_test, _) = data.load(
+    _, (x_test, y_test) = data.load(
         metrics["dataset"], binarize=metrics["binarize"], seed=data_seed
     )
     if max_examples:
-        x_test = x_test[:max_examples]
+        x_test, y_test = x_test[:max_examples], y_test[:max_examples]
+    conditional = getattr(model, "num_classes", None) is not None
     protocol = metrics.get("protocol") or data.describe_protocol(
         metrics["dataset"], metrics["binarize"], seed=data_seed
     )
     if max_examples:
         protocol += f"; first {len(x_test)} test examples"
+    if conditional:
+        protocol += "; log p(x | y) at the true labels"
     result = report(model, x_test, num_samples=k, protocol=protocol,
-                    seed=seed, batch_size=batch_size, verbose=verbose)
+                    seed=seed, batch_size=batch_size, verbose=verbose,
+                    labels=y_test if conditional else None)
     result["run_dir"] = os.path.abspath(run_dir)
     result["train_metrics"] = metrics.get("test")
     paths = write_report(result, run.path)

@@ -167,30 +167,34 @@ def _stream_seed(model):
     return int(np.random.randint(0, 2**31 - 1))
 
 
-def _array_stream(model, x, batch_size, shuffle):
-    """The stream of an array. The last one is kept: a fit on an array of
-    the same shape copies its examples into it, so the train function is
-    not traced again."""
+def _array_stream(model, x, batch_size, shuffle, labels=None):
+    """The stream of an array (and of its labels, for a conditional
+    model). The last one is kept: a fit on an array of the same shape
+    copies its examples into it, so the train function is not traced
+    again."""
     kept = model.__dict__.get("_keras_vae_array_stream")
     if (kept is not None and kept.batch_size == batch_size
             and kept.shuffle == shuffle and kept.n == len(x)
-            and kept.element_shape == tuple(x.shape[1:])):
-        kept.assign_examples(x)
+            and kept.element_shape == tuple(x.shape[1:])
+            and kept.has_labels == (labels is not None)):
+        kept.assign_examples(x, labels)
         return kept
     stream = stream_lib.TrainingStream(
-        x, batch_size=batch_size, shuffle=shuffle, seed=_stream_seed(model)
+        x, batch_size=batch_size, shuffle=shuffle, seed=_stream_seed(model),
+        labels=labels,
     )
     model.__dict__["_keras_vae_array_stream"] = stream
     return stream
 
 
-def _split_validation(model, x, args):
-    """Keras' validation_split: the last fraction of the examples, taken
-    before any shuffling."""
+def _split_validation(model, x, args, labels=None):
+    """Keras' validation_split: the last fraction of the examples (and of
+    their labels), taken before any shuffling; returns (x, labels) of the
+    training part."""
     fraction = args["validation_split"]
     args["validation_split"] = 0.0
     if not fraction or args["validation_data"] is not None:
-        return x
+        return x, labels
     if not 0.0 < fraction < 1.0:
         raise ValueError(
             "`validation_split` must be a float in (0, 1). Received: "
@@ -203,8 +207,11 @@ def _split_validation(model, x, args):
             "empty training or validation set. Pass more examples or "
             "another fraction."
         )
-    args["validation_data"] = x[split_at:]
-    return x[:split_at]
+    if labels is None:
+        args["validation_data"] = x[split_at:]
+        return x[:split_at], None
+    args["validation_data"] = (x[split_at:], labels[split_at:])
+    return x[:split_at], labels[:split_at]
 
 
 def _cardinality(dataset):
@@ -245,21 +252,26 @@ def fit(model, keras_fit, *args, **kwargs):
     x = a["x"]
     if a["sample_weight"] is not None:
         model._unpack((x, None, a["sample_weight"]))  # raises
-    if isinstance(a["validation_data"], (np.ndarray, tf.Tensor)):
-        a["validation_data"] = model.check_data(
-            a["validation_data"], "validation_data"
-        )
+    conditional = getattr(model, "num_classes", None) is not None
+    _check_validation_data(model, a, conditional)
     if isinstance(x, stream_lib.TrainingStream):
         return _fit_stream(model, keras_fit, x, a, from_array=False)
-    if (_is_array(x) and a["y"] is None and a["class_weight"] is None
+    labels = None
+    if _is_array(x):
+        x = model.check_data(x)
+        if conditional or a["y"] is not None:
+            labels = model.check_labels(a["y"], len(x), "y")
+            a["y"] = None
+    if (_is_array(x) and a["class_weight"] is None
             and _one_device(model) and not model.run_eagerly):
-        x = _split_validation(model, model.check_data(x), a)
+        x, labels = _split_validation(model, x, a, labels)
         batch_size = a["batch_size"] or 32
-        stream = _array_stream(model, x, int(batch_size), bool(a["shuffle"]))
+        stream = _array_stream(model, x, int(batch_size), bool(a["shuffle"]),
+                               labels)
         a["batch_size"] = None
         return _fit_stream(model, keras_fit, stream, a, from_array=True)
     if _is_array(x):
-        x = model.check_data(x)
+        a["y"] = labels
         rows = len(x) * (1.0 - (a["validation_split"] or 0.0))
         steps = a["steps_per_epoch"] or math.ceil(rows / (a["batch_size"] or 32))
     else:
@@ -272,13 +284,42 @@ def fit(model, keras_fit, *args, **kwargs):
     return keras_fit(**a)
 
 
+def _check_validation_data(model, a, conditional):
+    """Checks array validation data before training: x_valid, or
+    (x_valid, y_valid) for a conditional model."""
+    data = a["validation_data"]
+    if conditional and isinstance(data, (np.ndarray, tf.Tensor, list)):
+        raise ValueError(
+            f"This VAE is conditional (num_classes={model.num_classes}): "
+            "pass validation_data=(x_valid, y_valid) with the labels."
+        )
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        a["validation_data"] = model.check_data(data, "validation_data")
+    elif conditional and isinstance(data, tuple) and len(data) == 2 and (
+            _is_array(data[0])):
+        x_valid = model.check_data(data[0], "validation_data x")
+        a["validation_data"] = (x_valid, model.check_labels(
+            data[1], len(x_valid), "validation_data labels"))
+
+
 def _fit_stream(model, keras_fit, stream, a, from_array):
     """`fit` with batches read by the train function from `stream`."""
     if a["y"] is not None:
         raise ValueError(
-            "A VAE takes no targets y: pass the examples only, "
-            "vae.fit(x, epochs=...)."
+            "A VAE takes no targets y with a stream: pass the examples "
+            "only, vae.fit(stream, epochs=...) (a conditional model's "
+            "stream carries its labels: TrainingStream(x, labels=y))."
         )
+    conditional = getattr(model, "num_classes", None) is not None
+    if stream.has_labels != conditional:
+        raise ValueError(
+            f"This VAE is {'conditional' if conditional else 'unconditional'}"
+            f" but the stream {'has' if stream.has_labels else 'has no'} "
+            "labels. Build the stream with TrainingStream(x, labels=y) "
+            "exactly for a conditional model (num_classes=C)."
+        )
+    if conditional:
+        model.check_labels(stream.labels(), stream.n, "the stream's labels")
     if not from_array:
         if a["batch_size"] is not None:
             raise ValueError(
@@ -309,8 +350,8 @@ def _fit_stream(model, keras_fit, stream, a, from_array):
     if steps % spe and from_array:
         # An int that does not divide the epoch: Keras' own loop runs the
         # shorter last execution.
-        a.update(x=stream.examples(), batch_size=stream.batch_size,
-                 shuffle=stream.shuffle)
+        a.update(x=stream.examples(), y=stream.labels(),
+                 batch_size=stream.batch_size, shuffle=stream.shuffle)
         use_steps_per_execution(model, spe)
         return keras_fit(**a)
     if steps % spe:
