@@ -37,6 +37,12 @@ step reports); `log_likelihood` is the IWAE bound with eps_0 .. eps_{K-1}
 [num_samples, latent_dim], seed=[seed, 0]), and x_sample ~ p(x|z) drawn with
 the stateless seed [seed + 1, 1].
 
+A conditional VAE (`num_classes=C`) exports the same signatures with one
+more input, `label`: int32 class labels (B,) in [0, C), one per row of x
+(of z for `decode`; num_samples of them for `sample`, each sample drawn
+from p(x | z, y) for its label). Labels out of range or of another length
+fail the request with an InvalidArgument error.
+
 The graphs hold standard TensorFlow ops only: the export loads with
 `tf.saved_model.load` (or TF Serving's C++ loader) in a process that never
 imports keras_vae or TensorFlow Probability.
@@ -174,6 +180,10 @@ def _serving_functions(model):
     z_spec = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
     n_spec = tf.TensorSpec((), tf.int32, name="num_samples")
     seed_spec = tf.TensorSpec((), tf.int32, name="seed")
+    num_classes = getattr(model, "num_classes", None)
+    # A conditional model's signatures take one more input, its labels.
+    label_spec = ([] if num_classes is None
+                  else [tf.TensorSpec((None,), tf.int32, name="label")])
 
     def _checked(x):
         # Signature wrappers do not enforce the declared shape; a convolution
@@ -186,56 +196,83 @@ def _serving_functions(model):
         with tf.control_dependencies([check]):
             return tf.identity(num_samples)
 
-    def encode(x):
-        return model.encode_graph(_checked(x))
+    def _labels(label, rows, what):
+        """None, or the labels checked against the rows and the classes."""
+        if not label:
+            return None
+        label = tf.ensure_shape(label[0], (None,))
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(label)[0], rows,
+                message=f"{what}: one label per row is needed"),
+            tf.debugging.assert_non_negative(
+                label, message=f"{what}: labels must be >= 0"),
+            tf.debugging.assert_less(
+                label, tf.constant(num_classes, tf.int32),
+                message=f"{what}: labels must be < {num_classes}"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(label)
 
-    def decode(z):
+    def encode(x, *label):
+        x = _checked(x)
+        return model.encode_graph(x, _labels(label, tf.shape(x)[0],
+                                             "encode"))
+
+    def decode(z, *label):
         z = tf.ensure_shape(z, (None, latent_dim))
-        params = model.decoder(z, training=False)
+        labels = _labels(label, tf.shape(z)[0], "decode")
+        params = model._decode_params(z, labels=labels)
         return {
             "mean": tf.cast(model.likelihood.mean(params), tf.float32),
             "params": tf.cast(params, tf.float32),
         }
 
-    def reconstruct(x):
-        return {"reconstruction": model.reconstruct_graph(_checked(x))}
+    def reconstruct(x, *label):
+        x = _checked(x)
+        labels = _labels(label, tf.shape(x)[0], "reconstruct")
+        return {"reconstruction": model.reconstruct_graph(x, labels)}
 
-    def sample(num_samples, seed):
+    def sample(num_samples, seed, *label):
         num_samples = _checked_k(num_samples,
                                  "sample: num_samples must be >= 1")
         seed_pair = tf.stack([seed, tf.constant(0, tf.int32)])
-        return model.sample_graph(num_samples, seed_pair)
+        labels = _labels(label, num_samples, "sample")
+        return model.sample_graph(num_samples, seed_pair, labels)
 
-    def elbo(x):
+    def elbo(x, *label):
         x = _checked(x)
-        params = model.posterior_params(x)
+        labels = _labels(label, tf.shape(x)[0], "elbo")
+        params = model.posterior_params(x, labels=labels)
         eps = _noise_chunk(0, latent_dim)[:1, None]  # eps_0, (1, 1, L)
         # (1, B, L) and (1, B)
         z, log_qz = model.posterior.sample_and_log_prob(params, eps)
-        terms = model.elbo_terms_at(x, params, z, log_qz=log_qz)
+        terms = model.elbo_terms_at(x, params, z, log_qz=log_qz,
+                                    labels=labels)
         return {k: terms[k] for k in ("elbo", "reconstruction", "kl")}
 
-    def log_likelihood(x, num_samples):
+    def log_likelihood(x, num_samples, *label):
         x = _checked(x)
         k_total = _checked_k(
             num_samples, "log_likelihood: num_samples (K) must be >= 1")
-        params = model.posterior_params(x)
+        labels = _labels(label, tf.shape(x)[0], "log_likelihood")
+        params = model.posterior_params(x, labels=labels)
 
         def noise(c, kc):
             return _noise_chunk(c, latent_dim)[:kc, None]  # (kc, 1, L)
 
         value, _, _ = model.log_likelihood_graph(
-            x, params, k_total, CHUNK_SIZE, noise
+            x, params, k_total, CHUNK_SIZE, noise, labels=labels
         )
         return {"log_likelihood": tf.cast(value, tf.float32)}
 
     return {
-        "encode": (encode, [x_spec]),
-        "decode": (decode, [z_spec]),
-        "reconstruct": (reconstruct, [x_spec]),
-        "sample": (sample, [n_spec, seed_spec]),
-        "elbo": (elbo, [x_spec]),
-        "log_likelihood": (log_likelihood, [x_spec, n_spec]),
+        "encode": (encode, [x_spec] + label_spec),
+        "decode": (decode, [z_spec] + label_spec),
+        "reconstruct": (reconstruct, [x_spec] + label_spec),
+        "sample": (sample, [n_spec, seed_spec] + label_spec),
+        "elbo": (elbo, [x_spec] + label_spec),
+        "log_likelihood": (log_likelihood, [x_spec, n_spec] + label_spec),
     }
 
 
@@ -255,8 +292,10 @@ def _import_serving_protos():
     return model_pb2, predict_pb2, prediction_log_pb2
 
 
-def warmup_inputs(event_shape, latent_dim, batch_size=1):
-    """The inputs of each signature used for warm-up requests.
+def warmup_inputs(event_shape, latent_dim, batch_size=1,
+                  num_classes=None):
+    """The inputs of each signature used for warm-up requests (with a
+    `label` of class 0 for every row when `num_classes` is set).
 
     Returns:
         dict signature name -> dict input name -> numpy array.
@@ -264,6 +303,12 @@ def warmup_inputs(event_shape, latent_dim, batch_size=1):
     x = np.zeros((batch_size,) + tuple(event_shape), np.float32)
     z = np.zeros((batch_size, latent_dim), np.float32)
     n = np.array(batch_size, np.int32)
+    if num_classes is not None:
+        label = {"label": np.zeros(batch_size, np.int32)}
+        return {
+            name: {**inputs, **label} for name, inputs in warmup_inputs(
+                event_shape, latent_dim, batch_size).items()
+        }
     return {
         "encode": {"x": x},
         "decode": {"z": z},
@@ -275,12 +320,13 @@ def warmup_inputs(event_shape, latent_dim, batch_size=1):
     }
 
 
-def _write_warmup(path, model_name, event_shape, latent_dim, protos):
+def _write_warmup(path, model_name, event_shape, latent_dim, protos,
+                  num_classes=None):
     model_pb2, predict_pb2, prediction_log_pb2 = protos
     with tf.io.TFRecordWriter(str(path)) as writer:
         for batch_size in WARMUP_BATCH_SIZES:
             for name, inputs in warmup_inputs(
-                event_shape, latent_dim, batch_size
+                event_shape, latent_dim, batch_size, num_classes
             ).items():
                 request = predict_pb2.PredictRequest(
                     model_spec=model_pb2.ModelSpec(
@@ -306,6 +352,7 @@ def _metadata(model, version, model_name):
         "tensorflow_version": tf.__version__,
         "event_shape": list(model.event_shape),
         "latent_dim": int(model.latent_dim),
+        "num_classes": getattr(model, "num_classes", None),
         "likelihood": keras.saving.serialize_keras_object(head)[
             "class_name"
         ],
@@ -405,7 +452,8 @@ def export_saved_model(model, base_dir, version=None, warmup="auto",
         extra.mkdir(exist_ok=True)
         if protos is not None:
             _write_warmup(extra / WARMUP_FILE, model_name, model.event_shape,
-                          model.latent_dim, protos)
+                          model.latent_dim, protos,
+                          getattr(model, "num_classes", None))
         (extra / METADATA_FILE).write_text(
             json.dumps(_metadata(model, version, model_name), indent=2)
         )
@@ -506,7 +554,9 @@ _SERVE_CHECK_SCRIPT = textwrap.dedent(
     def make_inputs(fn):
         inputs = {}
         for name, spec in fn.structured_input_signature[1].items():
-            if spec.dtype.is_integer:
+            if name == "label":
+                inputs[name] = tf.zeros([batch], spec.dtype)
+            elif spec.dtype.is_integer:
                 value = {"num_samples": batch, "seed": 1}.get(name, 1)
                 if name == "num_samples" and "x" in (
                     fn.structured_input_signature[1]

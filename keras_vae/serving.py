@@ -173,35 +173,49 @@ class _SignatureMethods:
     def _float32(x):
         return np.asarray(x, dtype=np.float32)
 
-    def encode(self, x):
-        """x (B, *event_shape) -> {"z_mean", "z_log_var"}."""
-        return self.predict("encode", inputs={"x": self._float32(x)})
+    @staticmethod
+    def _with_labels(inputs, labels):
+        """A conditional model's export takes `label`, int32 (B,)."""
+        if labels is not None:
+            inputs["label"] = np.asarray(labels, dtype=np.int32).reshape(-1)
+        return inputs
 
-    def decode(self, z):
+    def encode(self, x, labels=None):
+        """x (B, *event_shape) -> {"z_mean", "z_log_var"}. `labels` (B,)
+        for a conditional model, as for every method here."""
+        return self.predict("encode", inputs=self._with_labels(
+            {"x": self._float32(x)}, labels))
+
+    def decode(self, z, labels=None):
         """z (B, latent_dim) -> {"mean", "params"}."""
-        return self.predict("decode", inputs={"z": self._float32(z)})
+        return self.predict("decode", inputs=self._with_labels(
+            {"z": self._float32(z)}, labels))
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, labels=None):
         """x -> the mean of p(x | z = z_mean), (B, *event_shape)."""
-        out = self.predict("reconstruct", inputs={"x": self._float32(x)})
+        out = self.predict("reconstruct", inputs=self._with_labels(
+            {"x": self._float32(x)}, labels))
         return out["reconstruction"] if isinstance(out, dict) else out
 
-    def sample(self, num_samples, seed=0):
+    def sample(self, num_samples, seed=0, labels=None):
         """num_samples draws from the prior -> {"z", "x_mean", "x_sample"};
-        the same seed gives the same samples."""
-        return self.predict("sample", inputs={
+        the same seed gives the same samples (`labels`, num_samples of
+        them, pick the classes of a conditional model)."""
+        return self.predict("sample", inputs=self._with_labels({
             "num_samples": np.int32(num_samples), "seed": np.int32(seed),
-        })
+        }, labels))
 
-    def elbo(self, x):
+    def elbo(self, x, labels=None):
         """x -> {"elbo", "reconstruction", "kl"}, (B,) nats each."""
-        return self.predict("elbo", inputs={"x": self._float32(x)})
+        return self.predict("elbo", inputs=self._with_labels(
+            {"x": self._float32(x)}, labels))
 
-    def log_likelihood(self, x, num_samples=1000):
-        """x -> importance-sampled log p(x) with K = num_samples, (B,) nats."""
-        out = self.predict("log_likelihood", inputs={
+    def log_likelihood(self, x, num_samples=1000, labels=None):
+        """x -> importance-sampled log p(x) with K = num_samples, (B,) nats
+        (log p(x | y) for a conditional model's labels)."""
+        out = self.predict("log_likelihood", inputs=self._with_labels({
             "x": self._float32(x), "num_samples": np.int32(num_samples),
-        })
+        }, labels))
         return out["log_likelihood"] if isinstance(out, dict) else out
 
 
