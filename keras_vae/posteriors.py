@@ -138,8 +138,11 @@ class Posterior(keras.layers.Layer):
     def set_latent_dim(self, latent_dim):
         """Called by the `VAE` with its latent size once the parts fit
         together; heads with weights of their own (a flow's networks)
-        create them here. The Gaussian heads have none."""
+        create them here. The Gaussian heads have none: bound, they are
+        built (so that Keras does not build the model by calling it on x
+        alone, which a conditional model refuses)."""
         del latent_dim
+        self.built = True
 
     def noise_shape(self, params):
         """The shape of one draw's standard-normal noise eps, (B,

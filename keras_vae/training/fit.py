@@ -268,6 +268,8 @@ def fit(model, keras_fit, *args, **kwargs):
         batch_size = a["batch_size"] or 32
         stream = _array_stream(model, x, int(batch_size), bool(a["shuffle"]),
                                labels)
+        # As Keras: validation batches default to the training batch size.
+        a["validation_batch_size"] = a["validation_batch_size"] or batch_size
         a["batch_size"] = None
         return _fit_stream(model, keras_fit, stream, a, from_array=True)
     if _is_array(x):
