@@ -85,6 +85,11 @@ def _add_train_parser(subparsers):
     p.add_argument("--latent-dims", type=_units, default=(), metavar="D1,D2",
                    help="sizes of the stochastic layers from the data up, "
                         "with --stochastic-layers >= 2 (default 100,50)")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional VAE on the dataset's labels: "
+                        "q(z|x,y) and p(x|z,y), samples per class in "
+                        "figures/samples_per_class.png, and log p(x|y) at "
+                        "the true labels in the evaluation")
     p.add_argument("--binarize", default="auto",
                    choices=["auto", "dynamic", "static", "threshold", "none"],
                    help="binarization protocol; auto = dynamic for the "
@@ -207,6 +212,7 @@ def _run_train(args):
         flows=args.flows or 0,
         stochastic_layers=args.stochastic_layers,
         latent_dims=tuple(args.latent_dims),
+        conditional=args.conditional,
         binarize=_resolve_binarize(args),
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -71,6 +71,28 @@ def plot_image_grid(images, path, title=None, ncols=10):
     return save_figure(fig, path)
 
 
+def plot_samples_per_class(samples, class_names, path, title=None):
+    """A conditional model's samples, one row per class: `samples` holds
+    len(class_names) rows of equally many images, class by class; each row
+    is labelled with its class name."""
+    samples = _squeeze_images(samples)
+    rows = len(class_names)
+    if rows < 1 or len(samples) % rows:
+        raise ValueError(
+            f"plot_samples_per_class needs the same number of samples for "
+            f"each of the {rows} classes. Received {len(samples)} samples."
+        )
+    ncols = len(samples) // rows
+    canvas = tile(samples, ncols)
+    height = samples.shape[1]
+    fig, ax = plt.subplots(figsize=(ncols * 0.8 + 1.2, rows * 0.8 + 0.4))
+    _show(ax, canvas, title)
+    ax.set_yticks([height * (r + 0.5) for r in range(rows)])
+    ax.set_yticklabels([str(name) for name in class_names], fontsize=8)
+    ax.tick_params(axis="y", length=0)
+    return save_figure(fig, path)
+
+
 def plot_reconstructions(inputs, reconstructions, path, title=None,
                          ncols=10):
     """Inputs (odd rows) above their reconstructions (even rows)."""

@@ -66,6 +66,9 @@ class TrainConfig:
     # 100-100 hidden units each way.
     stochastic_layers: int = 1
     latent_dims: tuple = ()
+    # A conditional VAE on the dataset's labels (num_classes = its number
+    # of classes): q(z|x, y), p(x|z, y).
+    conditional: bool = False
     binarize: str = "dynamic"
     epochs: int = 10
     batch_size: int = 100
@@ -198,6 +201,23 @@ class TrainConfig:
                 "or mog."
             )
         self._validate_layers()
+        if not isinstance(self.conditional, bool):
+            raise ValueError(
+                f"`conditional` must be True or False. Received: "
+                f"{self.conditional!r}"
+            )
+        if self.conditional and self.stochastic_layers > 1:
+            raise ValueError(
+                "--conditional builds a conditional one-layer model (MLP or "
+                "conv); hierarchies are unconditional. Use "
+                "--stochastic-layers 1 with --conditional."
+            )
+        if self.conditional and self.prior == "vamp":
+            raise ValueError(
+                "The VampPrior encodes pseudo-inputs without labels, so it "
+                "does not combine with --conditional. Use --prior standard "
+                "or mog."
+            )
         if self.free_bits and self.posterior != "diagonal":
             raise ValueError(
                 "free bits floor the KL of each latent dimension, and the "
@@ -432,8 +452,9 @@ def make_posterior(config):
     return posteriors_lib.get(config.posterior)
 
 
-def build_model(config, input_shape):
-    """The VAE a config describes, for examples of `input_shape`."""
+def build_model(config, input_shape, num_classes=None):
+    """The VAE a config describes, for examples of `input_shape` (and
+    `num_classes` classes when the config is conditional)."""
     kwargs = dict(
         prior=make_prior(config),
         posterior=make_posterior(config),
@@ -452,12 +473,36 @@ def build_model(config, input_shape):
             input_shape, dims,
             hidden_units=(tuple(config.hidden_units),) + (
                 HIERARCHY_UPPER_UNITS,) * (len(dims) - 1), **kwargs)
+    if config.conditional:
+        kwargs["num_classes"] = num_classes
     if config.arch == "mlp":
         return vae_lib.build_mlp_vae(
             input_shape, config.latent_dim,
             hidden_units=tuple(config.hidden_units), **kwargs,
         )
     return vae_lib.build_conv_vae(input_shape, config.latent_dim, **kwargs)
+
+
+def _class_names(config, y_train, y_test):
+    """The class names of a conditional run's dataset (None when the run
+    is unconditional); refuses data without labels."""
+    if not config.conditional:
+        return None
+    if y_train is None or y_test is None:
+        raise ValueError(
+            f"--conditional trains on labels, and the dataset "
+            f"{config.dataset!r} has none. Use a labelled dataset (mnist, "
+            "fashion_mnist, or a file with y_train / y_test), or leave out "
+            "--conditional."
+        )
+    names = data.class_names(config.dataset,
+                             np.concatenate([y_train, y_test]))
+    if len(names) < 2:
+        raise ValueError(
+            f"--conditional needs at least two classes; the labels of "
+            f"{config.dataset!r} hold {len(names)}."
+        )
+    return names
 
 
 def load_data(config):
@@ -521,9 +566,11 @@ def train(config, callbacks=()):
     )
     keras.utils.set_random_seed(config.seed)
     (x_train, y_train), (x_test, y_test) = load_data(config)
+    class_names = _class_names(config, y_train, y_test)
+    num_classes = None if class_names is None else len(class_names)
     steps_per_epoch = data.steps_per_epoch(len(x_train), config.batch_size)
     with strategy.scope(), distribute.dtype_policy(config.mixed_precision):
-        model = build_model(config, x_train.shape[1:])
+        model = build_model(config, x_train.shape[1:], num_classes)
         model.compile(
             optimizer=optimizers.FusedAdam(
                 config.learning_rate, global_clipnorm=config.clipnorm or None
@@ -547,12 +594,18 @@ def train(config, callbacks=()):
             )
         model.prior.initialize_from(x_train, seed=config.seed)
     x_test = model.check_data(x_test, "test data")
+    train_labels = model.check_labels(
+        y_train if config.conditional else None, len(x_train),
+        "training labels")
+    test_labels = model.check_labels(
+        y_test if config.conditional else None, len(x_test), "test labels")
     # Schedule, NaN guard, exact resumption from RUN_DIR/backup, TensorBoard.
     run_callbacks, backup = callbacks_lib.standard_callbacks(
         config.run_dir, model=model, steps_per_epoch=steps_per_epoch,
         warmup_steps=config.warmup_steps, cycle_steps=config.cycle_steps,
         nan_guard=None if config.nan_guard == "off" else config.nan_guard,
         save_freq=config.save_freq, images=x_test[:32],
+        image_labels=None if test_labels is None else test_labels[:32],
     )
 
     run = RunDirectory(config.run_dir)
@@ -570,10 +623,15 @@ def train(config, callbacks=()):
         model, x_train, batch_size=config.batch_size,
         binarize="dynamic" if config.binarize == "dynamic" else None,
         shuffle=True, seed=config.seed, start_step=backup.resume_step(),
+        labels=train_labels,
     )
-    test_ds = data.make_dataset(
-        x_test, batch_size=max(config.batch_size, 500), shuffle=False
-    )
+    test_batch = max(config.batch_size, 500)
+    if test_labels is None:
+        test_ds = data.make_dataset(x_test, batch_size=test_batch,
+                                    shuffle=False)
+    else:  # (x, y) batches in order
+        test_ds = tf.data.Dataset.from_tensor_slices(
+            (x_test, test_labels)).batch(test_batch)
     start = time.perf_counter()
     history = model.fit(
         train_ds, epochs=config.epochs, validation_data=test_ds,
@@ -596,7 +654,13 @@ def train(config, callbacks=()):
         "likelihood": config.likelihood,
         "prior": describe_prior(model.prior),
         "posterior": describe_posterior(model.posterior),
-        "architecture": _describe_arch(config, x_train.shape[1:]),
+        "architecture": _describe_arch(config, x_train.shape[1:]) + (
+            "" if num_classes is None
+            else f", conditional on the label ({num_classes} classes)"),
+        "conditional": None if class_names is None else {
+            "num_classes": num_classes, "class_names": list(class_names),
+            "units": "log p(x | y) at the true labels",
+        },
         "epochs": len(history_dict.get("loss", [])),
         "train_examples": int(len(x_train)),
         "test_examples": int(len(x_test)),
@@ -614,7 +678,7 @@ def train(config, callbacks=()):
     }
     run.write_json(RunDirectory.METRICS, metrics)
     write_figures(model, x_test, y_test, config.run_dir, history_dict,
-                  title=protocol)
+                  title=protocol, class_names=class_names)
     return model, metrics
 
 
@@ -670,22 +734,47 @@ def _describe_arch(config, input_shape):
 
 
 def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
-                  seed=0):
-    """Writes the standard figures of a run into RUN_DIR/figures."""
+                  seed=0, class_names=None):
+    """Writes the standard figures of a run into RUN_DIR/figures; for a
+    conditional model also samples_per_class.png (one row per class of
+    `class_names`, the same ten z in every row)."""
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     paths = {}
     x = x_test[:30]
+    conditional = getattr(model, "num_classes", None) is not None
+    given = {"labels": y_test[:30]} if conditional else {}
     paths["reconstructions"] = plotting.plot_reconstructions(
-        x, model.reconstruct(x, mode="mean"),
+        x, model.reconstruct(x, mode="mean", **given),
         os.path.join(fig_dir, "reconstructions.png"),
         title="test inputs (odd rows) and mean reconstructions (even rows)",
     )
-    paths["samples"] = plotting.plot_image_grid(
-        model.sample(100, seed=seed),
-        os.path.join(fig_dir, "samples.png"),
-        title=f"mean of p(x|z) for z ~ p(z) = {describe_prior(model.prior)}",
-    )
+    prior = describe_prior(model.prior)
+    if conditional:
+        names = class_names or tuple(
+            str(k) for k in range(model.num_classes))
+        classes = np.repeat(np.arange(model.num_classes), 10)
+        paths["samples"] = plotting.plot_image_grid(
+            model.sample(100, seed=seed, labels=np.arange(100) % len(names)),
+            os.path.join(fig_dir, "samples.png"),
+            title=(f"mean of p(x|z, y), z ~ {prior}; y = 0, 1, ..., "
+                   f"{len(names) - 1} in turn"),
+        )
+        # The same ten draws of z in every row: the rows differ by label.
+        z = np.tile(np.asarray(model.prior.sample(10, [seed, 0])),
+                    (model.num_classes, 1))
+        paths["samples_per_class"] = plotting.plot_samples_per_class(
+            np.asarray(model.decode(z, labels=classes).mean()), names,
+            os.path.join(fig_dir, "samples_per_class.png"),
+            title="mean of p(x | z, y): one row per class y, the same ten "
+                  "z ~ p(z) in every row",
+        )
+    else:
+        paths["samples"] = plotting.plot_image_grid(
+            model.sample(100, seed=seed),
+            os.path.join(fig_dir, "samples.png"),
+            title=f"mean of p(x|z) for z ~ p(z) = {prior}",
+        )
     if history:
         paths["loss_curves"] = plotting.plot_history(
             history, os.path.join(fig_dir, "loss_curves.png"), title=title
@@ -693,12 +782,17 @@ def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
     if model.latent_dim == 2:
         # The point each image is decoded from: z_mean, or its image under
         # the flows of an IAF posterior.
+        given = {"labels": y_test[:5000]} if conditional else {}
         z_mean = np.asarray(model.posterior.mean(
-            [tf.constant(p) for p in model.encode(x_test[:5000])]))
+            [tf.constant(p) for p in model.encode(x_test[:5000], **given)]))
         labels = None if y_test is None else y_test[:5000]
         paths["latent_scatter"] = plotting.plot_latent_scatter(
-            z_mean, labels, os.path.join(fig_dir, "latent_scatter.png")
+            z_mean, labels, os.path.join(fig_dir, "latent_scatter.png"),
+            title=("test set in latent space (z_mean of q(z | x, y))"
+                   if conditional else None),
         )
+        if conditional:
+            return paths  # the manifold of p(x | z) needs a label
         n = 15
         grid = plotting.manifold_grid(n)
         paths["manifold"] = plotting.plot_manifold(

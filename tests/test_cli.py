@@ -254,3 +254,57 @@ def test_prior_flags_are_parsed_strictly(tmp_path, capsys, argv, message):
     assert info.value.code == 2
     assert message in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_train_conditional_writes_samples_per_class(tmp_path, data_dir):
+    import keras
+
+    import keras_vae as kv
+
+    run = tmp_path / "run"
+    status = cli.main([
+        "train", "--dataset", "mnist", "--conditional",
+        "--latent-dim", "2", "--hidden-units", "32", "--epochs", "1",
+        "--max-train-examples", "1000", "--out", str(run), "--verbose", "0",
+    ])
+    assert status == 0
+    assert json.loads((run / "config.json").read_text())["conditional"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["conditional"]["num_classes"] == 10
+    assert metrics["conditional"]["class_names"] == [str(d) for d in
+                                                     range(10)]
+    assert metrics["architecture"].endswith(
+        "conditional on the label (10 classes)")
+    for name in ("reconstructions", "samples", "samples_per_class",
+                 "loss_curves", "latent_scatter"):
+        assert _png_has_content(run / "figures" / f"{name}.png"), name
+    assert not (run / "figures" / "manifold.png").exists()
+    model = keras.models.load_model(run / "model.keras", safe_mode=True)
+    assert model.num_classes == 10
+    # `keras-vae evaluate` scores log p(x | y) at the test set's labels.
+    assert cli.main(["evaluate", str(run), "--num-samples", "30",
+                     "--max-examples", "40"]) == 0
+    report = json.loads((run / "evaluation.json").read_text())
+    assert report["num_classes"] == 10
+    assert "log p(x | y)" in report["protocol"]
+    _, (x_test, y_test) = kv.data.load("mnist", binarize="dynamic", seed=0)
+    expected = kv.evaluation.log_likelihood(
+        model, x_test[:40], num_samples=30, verbose=0, labels=y_test[:40])
+    assert report["log_likelihood"]["mean"] == pytest.approx(
+        expected.mean, rel=1e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--stochastic-layers", "2"], "Use --stochastic-layers 1 with"),
+    (["--prior", "vamp"], "does not combine with --conditional"),
+    (["--dataset", "frey_face", "--binarize", "none",
+      "--likelihood", "gaussian"], "'frey_face' has none"),
+])
+def test_bad_conditional_settings_fail_before_writing(tmp_path, capsys, argv,
+                                                      message, data_dir):
+    run = tmp_path / "run"
+    status = cli.main(["train", "--out", str(run), "--hidden-units", "8",
+                       "--conditional", *argv])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not run.exists()

@@ -187,8 +187,29 @@ def test_bad_conditional_models_are_refused():
     dec4 = kv.networks.build_mlp_decoder(3, (6,), (8,), num_classes=4)
     assert "(None, 3)" in _errors(lambda: kv.VAE(enc3, dec4, num_classes=3))
     vae = tiny_cvae()
-    assert "does not take labels" in _errors(
+    assert "pass `labels`" in _errors(
         lambda: kv.evaluation.refine(vae, binary_data(4)))
+
+
+def test_refine_and_map_estimate_condition_on_the_labels():
+    """Per-example refinement of q(z | x, y) (the decoder p(x | z, y) fixed)
+    does not lower the ELBO of log p(x | y), and the MAP point's log-joint
+    is the decoder's log p(x | z*, y) plus the prior's log p(z*)."""
+    vae = tiny_cvae()
+    x, y = binary_data(40), labels_of(40)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    vae.fit(x, y, batch_size=10, epochs=3, verbose=0)
+    refined = kv.evaluation.refine(vae, x[:8], steps=60, eval_samples=300,
+                                   labels=y[:8])
+    assert np.mean(refined.elbo_refined) >= np.mean(refined.elbo_initial) - 0.1
+    found = kv.evaluation.map_estimate(vae, x[:8], steps=30, labels=y[:8])
+    logits = np.asarray(vae.decoder([found.z, np.eye(C, dtype="float32")[
+        y[:8]]]), "float64")
+    np.testing.assert_allclose(found.log_px_z, _np_bernoulli(x[:8], logits),
+                               rtol=1e-5, atol=1e-4)
+    gap = kv.evaluation.amortization_gap(vae, x[:8], num_samples=200,
+                                         steps=20, verbose=0, labels=y[:8])
+    assert np.isfinite(gap["amortization_gap"]["mean"])
 
 
 def test_keras_file_round_trip_with_safe_mode(tmp_path):
@@ -445,3 +466,27 @@ def test_mnist_samples_are_the_class_asked_for():
     wrong = vae.log_likelihood(x_test[:300], num_samples=200, verbose=0,
                                labels=(y_test[:300] + 1) % 10)
     assert true.mean() > wrong.mean() + 5.0
+
+
+def test_class_names_come_with_the_dataset():
+    names = kv.data.class_names("fashion_mnist")
+    assert len(names) == 10 and names[0] == "T-shirt/top"
+    assert names[9] == "Ankle boot"
+    assert kv.data.class_names("mnist") == tuple("0123456789")
+    assert kv.data.class_names("my.npz", np.array([0, 2, 1])) == (
+        "0", "1", "2")
+    assert kv.data.class_names("frey_face", None) is None
+
+
+def test_samples_per_class_figure(tmp_path):
+    from matplotlib import image as mpimg
+
+    from keras_vae import plotting
+
+    images = np.random.default_rng(0).random((30, 8, 8, 1))
+    path = plotting.plot_samples_per_class(images, ["a", "b", "c"],
+                                           str(tmp_path / "s.png"))
+    assert mpimg.imread(path).std() > 0.05
+    with pytest.raises(ValueError, match="same number of samples"):
+        plotting.plot_samples_per_class(images[:29], ["a", "b", "c"],
+                                        str(tmp_path / "t.png"))

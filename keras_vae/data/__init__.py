@@ -16,9 +16,11 @@ from keras_vae.data import checks  # noqa: F401
 from keras_vae.data import loaders  # noqa: F401
 from keras_vae.data import protocols  # noqa: F401
 from keras_vae.data import stream  # noqa: F401
+from keras_vae.data.loaders import CLASS_NAMES  # noqa: F401
 from keras_vae.data.loaders import DATA_DIR_ENV  # noqa: F401
 from keras_vae.data.loaders import DATASET_NAMES  # noqa: F401
 from keras_vae.data.loaders import FASHION_MNIST_SYSTEM_DIR  # noqa: F401
+from keras_vae.data.loaders import class_names  # noqa: F401
 from keras_vae.data.loaders import describe_protocol  # noqa: F401
 from keras_vae.data.loaders import load  # noqa: F401
 from keras_vae.data.loaders import load_binarized_mnist_splits  # noqa: F401
@@ -35,12 +37,14 @@ from keras_vae.data.stream import training_stream  # noqa: F401
 
 __all__ = [
     "BINARIZE_MODES",
+    "CLASS_NAMES",
     "DATASET_NAMES",
     "DATA_DIR_ENV",
     "GraphStream",
     "TrainingStream",
     "bernoulli_draw",
     "binarize_once",
+    "class_names",
     "describe_protocol",
     "load",
     "load_binarized_mnist_splits",

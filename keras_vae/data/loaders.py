@@ -38,6 +38,26 @@ FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 _SPLIT_SEED = 0
 _TEST_FRACTION_DENOMINATOR = 10  # last 1/10 of a fixed permutation = test
 
+#: The class of each label of the labelled datasets, in label order
+#: (Fashion-MNIST's from Xiao et al. 2017's README).
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+
+
+def class_names(name, labels=None):
+    """The names of a dataset's classes, in label order: those of a named
+    dataset, else "0", "1", ... up to the largest of `labels` (None when
+    there are no labels)."""
+    if name in CLASS_NAMES:
+        return CLASS_NAMES[name]
+    if labels is None or not len(labels):
+        return None
+    return tuple(str(k) for k in range(int(np.max(labels)) + 1))
+
+
 _PRETTY_NAMES = {
     "mnist": "MNIST",
     "binarized_mnist": "binarized MNIST",

@@ -86,16 +86,6 @@ def _prepare_labelled(model, x, labels):
     return x, model.check_labels(labels, len(x))
 
 
-def _unconditional_only(model, what):
-    """Refuses a conditional model where a feature does not take labels."""
-    if getattr(model, "num_classes", None) is not None:
-        raise ValueError(
-            f"{what} does not take labels yet, and this VAE is conditional "
-            f"(num_classes={model.num_classes}). Use log_likelihood, "
-            "iwae_bound, report or mean_vs_sample, which take labels=."
-        )
-
-
 def _label_args(labels, start=None, stop=None):
     """The trailing label argument of a graph function built with
     `VAE.label_specs()`: [] without labels, else [int32 tensor]."""

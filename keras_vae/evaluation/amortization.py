@@ -19,8 +19,7 @@ from keras_vae.evaluation._common import (
     _check_optional_int,
     _check_learning_rate,
     _check_seed,
-    _prepare,
-    _unconditional_only,
+    _prepare_labelled,
     _encode,
     _quiet,
     _log_px_at,
@@ -33,17 +32,18 @@ from keras_vae.evaluation.importance import (
 )
 
 
-def _objective(model, kind, x, variables, num_samples, seed, step):
+def _objective(model, kind, x, variables, num_samples, seed, step,
+               labels=None):
     """Per-example objective (B,) to maximise over `variables`.
 
     kind "elbo": the ELBO of q with parameters `posterior.from_encoder(
     variables)` (reparameterized draws, closed-form KL where the parts have
     one), noise stateless in (seed, step). kind "map": log p(x|z) + log p(z)
-    at z = variables[0].
+    at z = variables[0]. A conditional model's `labels` condition p(x|z).
     """
     if kind == "map":
         z = variables[0]
-        return model.log_px_z(x, z) + model.prior.log_prob(z)
+        return model.log_px_z(x, z, labels=labels) + model.prior.log_prob(z)
     params = model.posterior.from_encoder(list(variables))
     eps = tf.random.stateless_normal(
         tf.concat([[num_samples], model.posterior.noise_shape(params)], 0),
@@ -51,11 +51,12 @@ def _objective(model, kind, x, variables, num_samples, seed, step):
     )
     # (S, B, latent_dim) and (S, B)
     z, log_qz = model.posterior.sample_and_log_prob(params, eps)
-    return model.elbo_terms_at(x, params, z, log_qz=log_qz)["elbo"]
+    return model.elbo_terms_at(x, params, z, log_qz=log_qz,
+                               labels=labels)["elbo"]
 
 
 def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
-                   num_samples, seed, batch_size):
+                   num_samples, seed, batch_size, labels=None):
     """Runs `steps` steps of `keras.optimizers.Adam` on per-example
     variables, a batch of examples at a time.
 
@@ -68,6 +69,8 @@ def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
     seconds = 0.0
     for b, s in enumerate(range(0, len(x), batch_size)):
         xb = tf.constant(x[s:s + batch_size])
+        lb = None if labels is None else tf.constant(
+            labels[s:s + batch_size])
         variables = [tf.Variable(p[s:s + batch_size], dtype=tf.float32)
                      for p in start_params]
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
@@ -78,7 +81,7 @@ def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
         def step(i):
             with tf.GradientTape() as tape:
                 loss = -tf.reduce_sum(_objective(
-                    model, kind, xb, variables, k, batch_seed, i))
+                    model, kind, xb, variables, k, batch_seed, i, lb))
             grads = tape.gradient(loss, variables,
                                   unconnected_gradients="zero")
             optimizer.apply(grads, variables)
@@ -113,7 +116,7 @@ def _check_steps(steps):
 
 
 def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
-           batch_size=None, eval_samples=100):
+           batch_size=None, eval_samples=100, labels=None):
     """Optimises each example's q(z|x) against its own ELBO, decoder fixed.
 
     Starts from the encoder's posterior parameters and runs `steps` steps of
@@ -135,6 +138,8 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
         batch_size: examples optimised together (independently), default
             1000.
         eval_samples: draws used to evaluate the initial and refined ELBO.
+        labels: int array (N,), a conditional model's labels (q starts at
+            q(z | x, y) and the ELBO is that of log p(x | y)).
 
     Returns:
         `RefineResult`.
@@ -149,12 +154,11 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
-    _unconditional_only(model, "refine")
-    x = _prepare(model, x)
-    initial = _encode(model, x)
+    x, labels = _prepare_labelled(model, x, labels)
+    initial = _encode(model, x, labels)
     raw, seconds = _run_optimiser(
         model, "elbo", x, initial, steps, learning_rate, num_samples, seed,
-        batch_size,
+        batch_size, labels,
     )
     refined = tuple(np.asarray(p, np.float32) for p in
                     model.posterior.from_encoder([tf.constant(r)
@@ -163,7 +167,7 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
     def elbo_of(proposal):
         _, reconstruction, _, kl = _importance_sample(
             model, x, eval_samples, seed + 1, None, None, 0, proposal,
-            DEFAULT_MAX_VALUES,
+            DEFAULT_MAX_VALUES, labels,
         )
         return reconstruction - kl
 
@@ -175,7 +179,7 @@ def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,
 
 
 def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
-                 batch_size=None):
+                 batch_size=None, labels=None):
     """z* = argmax_z p(x|z) p(z) per example, from the encoder's E_q[z].
 
     log p(x, z*) is the height of the joint at its peak, not its integral:
@@ -191,6 +195,7 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
         learning_rate: float > 0, default 1e-2 (`keras.optimizers.Adam`).
         seed: int.
         batch_size: examples per step, default 1000.
+        labels: int array (N,), a conditional model's labels.
 
     Returns:
         `MAPResult`.
@@ -200,13 +205,13 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
     seed = _check_seed(seed)
     batch_size = _check_optional_int(batch_size, "batch_size",
                                      "examples per step")
-    _unconditional_only(model, "map_estimate")
-    x = _prepare(model, x)
-    start = _posterior_mean(model, _encode(model, x))
+    x, labels = _prepare_labelled(model, x, labels)
+    start = _posterior_mean(model, _encode(model, x, labels))
     (z,), seconds = _run_optimiser(
         model, "map", x, (start,), steps, learning_rate, 1, seed, batch_size,
+        labels,
     )
-    log_px_z = _log_px_at(model, x, z)
+    log_px_z = _log_px_at(model, x, z, labels=labels)
     log_pz = np.asarray(model.prior.log_prob(tf.constant(z, tf.float64)),
                         np.float64)
     return MAPResult(z=z, log_joint=log_px_z + log_pz, log_px_z=log_px_z,
@@ -214,18 +219,22 @@ def map_estimate(model, x, steps=500, learning_rate=1e-2, seed=0,
                      seconds=seconds)
 
 
-def _time_encoder(model, x, batch_size=1000):
-    model.encoder(x[:1], training=False)  # warm-up
+def _time_encoder(model, x, batch_size=1000, labels=None):
+    def encode(start, stop):
+        lb = None if labels is None else labels[start:stop]
+        return model.posterior_params(tf.constant(x[start:stop]),
+                                      labels=lb)
+
+    encode(0, 1)  # warm-up
     start = time.perf_counter()
     for s in range(0, len(x), batch_size):
-        out = model.encoder(x[s:s + batch_size], training=False)
-        np.asarray(out[0])
+        np.asarray(encode(s, s + batch_size)[0])
     return time.perf_counter() - start
 
 
 def amortization_gap(model, x, num_samples=1000, steps=500,
                      learning_rate=1e-2, seed=0, map_steps=None,
-                     verbose="auto", return_per_example=False):
+                     verbose="auto", return_per_example=False, labels=None):
     """The inference gap split into approximation and amortization parts.
 
     Following Cremer, Li & Duvenaud (2018):
@@ -257,6 +266,8 @@ def amortization_gap(model, x, num_samples=1000, steps=500,
         return_per_example: bool, default False. Adds "per_example", a dict
             of numpy (N,) arrays (log_likelihood, elbo_amortized,
             elbo_refined, map_log_joint); the rest stays JSON-serialisable.
+        labels: int array (N,), a conditional model's labels: every term
+            is then given y (log p(x | y) and its gaps).
 
     Returns:
         dict: the gaps with standard errors, the per-route ELBOs, log p(x),
@@ -267,29 +278,30 @@ def amortization_gap(model, x, num_samples=1000, steps=500,
     map_steps = steps if map_steps is None else _check_steps(map_steps)
     learning_rate = _check_learning_rate(learning_rate)
     seed = _check_seed(seed)
-    _unconditional_only(model, "amortization_gap")
-    x = _prepare(model, x)
+    x, labels = _prepare_labelled(model, x, labels)
     n = len(x)
-    encoder_seconds = _time_encoder(model, x)
-    amortized_q = _encode(model, x)
+    encoder_seconds = _time_encoder(model, x, labels=labels)
+    amortized_q = _encode(model, x, labels)
     # Trace the sampling function before timing it.
-    log_likelihood(model, x[:1], 1, verbose=0)
+    log_likelihood(model, x[:1], 1, verbose=0,
+                   labels=None if labels is None else labels[:1])
     start = time.perf_counter()
     amortized = log_likelihood(model, x, k, seed=seed, verbose=verbose,
-                               proposal=amortized_q)
+                               proposal=amortized_q, labels=labels)
     is_seconds = time.perf_counter() - start
     refined = refine(model, x, steps=steps, learning_rate=learning_rate,
-                     seed=seed, eval_samples=1)
+                     seed=seed, eval_samples=1, labels=labels)
     refined_ll = log_likelihood(
         model, x, k, seed=seed + 7, verbose=verbose,
-        proposal=refined.params,
+        proposal=refined.params, labels=labels,
     )
     best = refined_ll if refined_ll.mean > amortized.mean else amortized
     log_px = best.values
     elbo_amortized = amortized.elbo
     elbo_refined = refined_ll.elbo
     map_result = map_estimate(model, x, steps=map_steps,
-                              learning_rate=learning_rate, seed=seed)
+                              learning_rate=learning_rate, seed=seed,
+                              labels=labels)
     result = {
         "num_examples": n,
         "num_samples": k,

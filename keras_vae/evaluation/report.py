@@ -219,7 +219,10 @@ def format_report(result):
         "keras_vae evaluation",
         f"data:      {result['protocol']}",
         f"model:     {result['likelihood']} likelihood, latent_dim "
-        f"{result['latent_dim']}, data shape {tuple(result['event_shape'])}",
+        f"{result['latent_dim']}, data shape {tuple(result['event_shape'])}"
+        + ("" if not result.get("num_classes") else
+           f"; conditional on the label ({result['num_classes']} classes): "
+           "every term below is given y (log p(x|y), q(z|x,y), p(x|z,y))"),
         f"examples:  {result['num_examples']}; importance samples K = {k} "
         f"(seed {result['seed']})",
         "",

@@ -47,11 +47,14 @@ class ImageSummaries(keras.callbacks.Callback):
         num_samples: int >= 1, default 16.
         seed: int, default 0.
         every_epochs: int >= 1, default 1.
+        labels: a conditional model's labels of `images` (N,), or None;
+            its samples then cycle through the classes 0, 1, 2, ...
     """
 
     def __init__(self, log_dir, images, num_samples=16, seed=0,
-                 every_epochs=1):
+                 every_epochs=1, labels=None):
         super().__init__()
+        self.labels = None if labels is None else np.asarray(labels)[:64]
         images = np.asarray(images, dtype="float32")
         if images.ndim < 3 or not is_image_shape(images.shape[1:]):
             raise ValueError(
@@ -72,7 +75,10 @@ class ImageSummaries(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
         x = self.images
         columns = 8
-        recon = self.model.reconstruct(x, mode="mean").reshape(x.shape)
+        classes = getattr(self.model, "num_classes", None)
+        given = {} if classes is None else {"labels": self.labels}
+        recon = self.model.reconstruct(x, mode="mean", **given).reshape(
+            x.shape)
         pairs = []
         for start in range(0, len(x), columns):
             pairs.append(_as_images(x[start:start + columns]))
@@ -80,7 +86,10 @@ class ImageSummaries(keras.callbacks.Callback):
         pairs = [np.concatenate(
             [p, np.zeros((columns - len(p),) + p.shape[1:], "float32")]
         ) for p in pairs]
-        samples = self.model.sample(self.num_samples, seed=self.seed)
+        if classes is not None:
+            given = {"labels": np.arange(self.num_samples) % classes}
+        samples = self.model.sample(self.num_samples, seed=self.seed,
+                                    **given)
         with self._writer.as_default():
             tf.summary.image(
                 "reconstructions", image_grid(np.concatenate(pairs), columns),

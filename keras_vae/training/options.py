@@ -30,7 +30,7 @@ from keras_vae.training.images import (
 def standard_callbacks(run_dir, model=None, steps_per_epoch=None,
                        warmup_steps=0, cycle_steps=0, cycle_ratio=0.5,
                        nan_guard="rollback", save_freq="epoch", images=None,
-                       tensorboard=True):
+                       tensorboard=True, image_labels=None):
     """The callbacks of a `keras-vae train` run, in the order they must run.
 
     1. the KL schedule (so `kl_weight` reaches the logs),
@@ -52,6 +52,7 @@ def standard_callbacks(run_dir, model=None, steps_per_epoch=None,
         save_freq: "epoch" or int, the backup frequency.
         images: array of a few inputs for the image summaries, or None.
         tensorboard: bool, default True.
+        image_labels: the labels of `images` for a conditional model.
 
     Returns:
         (callbacks list, the BackupAndRestore callback).
@@ -80,7 +81,8 @@ def standard_callbacks(run_dir, model=None, steps_per_epoch=None,
         result.append(keras.callbacks.TensorBoard(log_dir=log_dir))
         if images is not None and is_image_shape(np.shape(images)[1:]):
             result.append(
-                ImageSummaries(os.path.join(log_dir, "images"), images)
+                ImageSummaries(os.path.join(log_dir, "images"), images,
+                               labels=image_labels)
             )
     return result, backup
 
