@@ -41,7 +41,7 @@ class _Counting(kv.VAE):
         self.__dict__["steps"] = tf.Variable(0, trainable=False)
 
     def train_step(self, data):
-        x = self._unpack(data)
+        x, _ = self._unpack(data)
         self.__dict__["seen"].assign_add(
             tf.reduce_sum(tf.cast(x, tf.float64), axis=0))
         self.__dict__["steps"].assign_add(1)
