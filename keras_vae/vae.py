@@ -66,8 +66,8 @@ class VAE(keras.Model):
             saturates smoothly beyond, so a diverging encoder cannot overflow
             exp(z_log_var)).
         num_classes: None (default, an unconditional model) or an int >= 2:
-            a conditional VAE (Sohn et al. 2015; Kingma et al. 2014's M1+M2
-            generative model with the label observed). The encoder takes
+            a conditional VAE (Sohn et al. 2015; Kingma et al. 2014's M2
+            generative model with the label always observed). The encoder takes
             [x, one-hot label] and gives q(z | x, y), the decoder takes
             [z, one-hot label] and gives p(x | z, y); the prior p(z) stays
             unconditional. `fit(x, y)` trains it on integer labels y, and
@@ -266,20 +266,8 @@ class VAE(keras.Model):
         """The networks' label input for integer labels (B,): one-hot
         float32 (B, num_classes); None for an unconditional model (which
         refuses labels). A conditional model refuses labels=None."""
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError(
-                    "This VAE is unconditional (num_classes=None) and takes "
-                    "no labels. Build it with num_classes=C to condition on "
-                    "a label, or leave labels out."
-                )
+        if not self._labels_present(labels):
             return None
-        if labels is None:
-            raise ValueError(
-                f"This VAE is conditional (num_classes={self.num_classes}): "
-                "pass the integer class labels, e.g. labels=y_test (and "
-                "vae.fit(x, y) to train)."
-            )
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         return tf.one_hot(labels, self.num_classes, dtype="float32")
 
@@ -647,6 +635,27 @@ class VAE(keras.Model):
         self.likelihood.check_support(x)
         return x
 
+    def _labels_present(self, labels, what="labels"):
+        """True when `labels` are given to a conditional model, False when
+        none are given to an unconditional one; the other two cases raise
+        a ValueError that says what to do."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    f"This VAE is unconditional and takes no `{what}`. "
+                    "Build it with num_classes=C (e.g. kv.build_mlp_vae(..., "
+                    "num_classes=10)) to condition on a label, or leave "
+                    f"`{what}` out."
+                )
+            return False
+        if labels is None:
+            raise ValueError(
+                f"This VAE is conditional (num_classes={self.num_classes}): "
+                f"pass `{what}`, one integer class label per example (and "
+                "vae.fit(x, y) to train)."
+            )
+        return True
+
     def check_labels(self, labels, num_examples, what="labels"):
         """Validates the labels of `num_examples` examples: int32 numpy
         (N,) for a conditional model, None for an unconditional one (which
@@ -657,20 +666,8 @@ class VAE(keras.Model):
                 an unconditional one, of the wrong length, shape or dtype,
                 or out of [0, num_classes).
         """
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError(
-                    f"This VAE is unconditional and takes no `{what}`. "
-                    "Build it with num_classes=C (e.g. kv.build_mlp_vae(..., "
-                    "num_classes=10)) to condition on a label, or leave "
-                    f"`{what}` out."
-                )
+        if not self._labels_present(labels, what):
             return None
-        if labels is None:
-            raise ValueError(
-                f"This VAE is conditional (num_classes={self.num_classes}): "
-                f"pass `{what}`, one integer class label per example."
-            )
         return data_checks.check_labels(labels, self.num_classes,
                                         num_examples, what)
 

@@ -271,7 +271,7 @@ def _binarized(batch, binarize_key, step):
 
 
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
-                      start_step=0, drop_remainder=False):
+                      start_step=0, drop_remainder=False, labels=None):
     """An infinite `tf.data` stream whose batch g depends only on (seed, g):
     `TrainingStream(x, ...).dataset()`, the form a `tf.distribute` strategy
     splits over its replicas.
@@ -279,12 +279,14 @@ def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
     Args and raises: as `TrainingStream`.
 
     Returns:
-        `tf.data.Dataset` of float32 batches (b, ...), infinite: give `fit`
+        `tf.data.Dataset` of float32 batches (b, ...) ((batch, labels)
+        pairs with `labels`), infinite: give `fit`
         `steps_per_epoch=steps_per_epoch(len(x), batch_size)`.
     """
     return TrainingStream(
         x, batch_size=batch_size, binarize=binarize, shuffle=shuffle,
         seed=seed, start_step=start_step, drop_remainder=drop_remainder,
+        labels=labels,
     ).dataset()
 
 
