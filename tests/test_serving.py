@@ -368,3 +368,46 @@ def test_grpc_client_without_serving_api_names_pip_command(monkeypatch):
     with pytest.raises(ImportError,
                        match="pip install tensorflow-serving-api"):
         serving.GrpcClient("127.0.0.1:1", MODEL)
+
+
+def test_rest_client_sends_a_conditional_models_labels(tmp_path, x):
+    """Each client method of a conditional model's export sends `label`
+    beside its other inputs, and the served numbers are the model's."""
+    model = kv.build_mlp_vae(EVENT_SHAPE, LATENT_DIM, hidden_units=(8,),
+                             num_classes=3, seed=0)
+    loaded = tf.saved_model.load(kv.export_saved_model(
+        model, tmp_path / MODEL, warmup=False))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RestHandler)
+    server.loaded, server.log = loaded, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = serving.RestClient(_url(server), MODEL)
+        labels = np.array([0, 2, 1])
+        np.testing.assert_allclose(client.encode(x, labels=labels)["z_mean"],
+                                   model.encode(x, labels=labels)[0],
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(client.reconstruct(x, labels=labels),
+                                   model.reconstruct(x, labels=labels),
+                                   rtol=1e-5, atol=1e-6)
+        z = np.random.default_rng(1).normal(size=(3, LATENT_DIM))
+        np.testing.assert_allclose(
+            client.decode(z, labels=labels)["mean"],
+            np.asarray(model.decode(z, labels=labels).mean()), rtol=1e-5,
+            atol=1e-6)
+        np.testing.assert_allclose(
+            client.sample(3, seed=4, labels=labels)["x_mean"],
+            model.sample(3, seed=4, labels=labels), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            client.log_likelihood(x, 200, labels=labels),
+            _call(loaded, "log_likelihood", x=x, num_samples=np.int32(200),
+                  label=labels.astype("int32"))["log_likelihood"],
+            rtol=1e-6)
+        assert client.elbo(x, labels=labels)["elbo"].shape == (3,)
+        posts = [entry[2] for entry in server.log if entry[0] == "POST"]
+        assert posts[0] == {"signature_name": "encode", "inputs": {
+            "x": x.tolist(), "label": [0, 2, 1]}}
+        with pytest.raises(serving.ServingError, match="HTTP 400"):
+            client.encode(x)  # the export needs the label
+    finally:
+        server.shutdown()
+        server.server_close()
