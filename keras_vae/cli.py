@@ -241,8 +241,9 @@ def _run_train(args):
     print(f"\nData: {metrics['protocol']}")
     print(f"Model: {metrics['architecture']}; prior {metrics['prior']}; "
           f"posterior {metrics['posterior']}")
+    given = " of log p(x | y)" if metrics.get("conditional") else ""
     print(
-        f"Test ELBO {test['elbo']:.2f} nats (reconstruction "
+        f"Test ELBO{given} {test['elbo']:.2f} nats (reconstruction "
         f"{test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}); "
         f"{metrics['seconds_per_epoch']:.1f} s per epoch"
     )
