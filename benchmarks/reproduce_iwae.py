@@ -1,0 +1,278 @@
+"""Burda, Grosse & Salakhutdinov (2016), table 1, one row per command, to
+the paper's protocol, resumable across processes.
+
+    python benchmarks/reproduce_iwae.py --layers 1 --objective vae --k 1 --max-minutes 120
+    python benchmarks/reproduce_iwae.py --layers 2 --objective vae --k 1 --max-minutes 120
+
+Each command trains (or goes on training) one row and stops cleanly at the
+end of an epoch once `--max-minutes` have passed; run it again, in this
+process or a later one, and it resumes exactly where it stopped
+(`kv.callbacks.BackupAndRestore`, the step-indexed
+`kv.data.TrainingStream`; the resumed run ends with the weights an
+uninterrupted one would have). The unfinished row's state lives in
+benchmarks/checkpoints/<row>/ (the backup, and state.json with the epochs
+done and the training seconds of every process), which is committed so
+that a later session can continue it; it is removed when the row is
+finished. A finished row writes benchmarks/_out/reproduce_iwae_<row>.json
+(the K = 5000 evaluation, active units, wall time) and its trained model
+benchmarks/pretrained/<row>.keras.
+
+The protocol (section 5 and appendix of the paper; their released code):
+
+- MNIST, dynamic binarization: every batch drawn anew as x ~ Bernoulli(
+  pixel / 255); the test set binarized once (seed 0);
+- one stochastic layer: 784-200-200-50, tanh; two: latents 100 and 50,
+  hidden (200, 200) and (100, 100) (`kv.build_hierarchical_vae`); Gaussian
+  units, Bernoulli output; Glorot-uniform weights and zero biases (Keras'
+  defaults), except the output bias: logit of the training-set pixel mean,
+  clipped to [0.001, 0.999];
+- objective: the k-sample ELBO (`--objective vae`, `num_samples=k`) or the
+  IWAE bound (`--objective iwae`), k = `--k`;
+- batch 20; Adam with epsilon 1e-4, beta2 = 0.999 and beta1 = 0.9 (the
+  paper's text; `--adam released` takes the released code's beta1 = 0.99
+  and second moments started at one); 8 stages, stage i = 0..7 runs 3^i
+  epochs at learning rate 1e-3 * 10^(-i/7): 3,280 epochs (`--epochs`
+  shortens the schedule for a trial);
+- test log p(x) with K = 5000 on the 10,000 test images; active units:
+  Cov_x(E_q[z_u]) > 0.01 (`kv.evaluation.report`).
+
+The paper's table (test NLL, nats): one layer VAE k = 1 / 5 / 50: 86.76 /
+86.47 / 86.35, IWAE 86.76 / 85.54 / 84.78; two layers VAE 85.33 / 85.01 /
+84.78, IWAE 85.33 / 83.89 / 82.90.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shlex
+import shutil
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_VAE_DATA_DIR",
+                      str(HERE.parent.parent / "shared" / "data"))
+
+import _common  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_vae as kv  # noqa: E402
+
+#: Burda et al. (2016), table 1: test negative log-likelihood in nats.
+PAPER_NLL = {
+    (1, "vae", 1): 86.76, (1, "vae", 5): 86.47, (1, "vae", 50): 86.35,
+    (1, "iwae", 1): 86.76, (1, "iwae", 5): 85.54, (1, "iwae", 50): 84.78,
+    (2, "vae", 1): 85.33, (2, "vae", 5): 85.01, (2, "vae", 50): 84.78,
+    (2, "iwae", 1): 85.33, (2, "iwae", 5): 83.89, (2, "iwae", 50): 82.90,
+}
+FULL_EPOCHS = sum(3**i for i in range(8))  # 3,280
+CHECKPOINTS = HERE / "checkpoints"
+PRETRAINED = HERE / "pretrained"
+OUT = HERE / "_out"
+
+
+def learning_rate(epoch):
+    """The paper's schedule: 1e-3 * 10^(-i/7) in stage i, which runs 3^i
+    epochs (epochs counted from 0)."""
+    end = 0
+    for i in range(8):
+        end += 3**i
+        if epoch < end:
+            return 1e-3 * 10 ** (-i / 7)
+    raise ValueError(f"epoch {epoch} is past the {FULL_EPOCHS}-epoch schedule")
+
+
+def row_name(layers, objective, k):
+    return f"iwae-{layers}layer-{objective}-k{k}"
+
+
+def output_bias(x_train):
+    """logit of the training-set pixel means, clipped to [0.001, 0.999]
+    (the released code's initialisation of the output bias)."""
+    mean = np.clip(np.mean(x_train, axis=0).reshape(-1), 0.001, 0.999)
+    return np.log(mean) - np.log1p(-mean)
+
+
+def build(args, x_train):
+    seed = args.seed
+    keras.utils.set_random_seed(seed)
+    kwargs = dict(objective="elbo" if args.objective == "vae" else "iwae",
+                  num_samples=args.k, seed=seed)
+    if args.layers == 1:
+        vae = kv.build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200),
+                               **kwargs)
+    else:
+        vae = kv.build_hierarchical_vae((28, 28, 1), **kwargs)
+    heads = [layer for layer in vae.decoder._flatten_layers()
+             if layer.name == "params"]
+    if len(heads) != 1:
+        raise RuntimeError("expected one decoder output layer named 'params'")
+    heads[0].bias.assign(output_bias(x_train).astype("float32"))
+    beta_1 = 0.99 if args.adam == "released" else 0.9
+    optimizer = keras.optimizers.Adam(1e-3, beta_1=beta_1, beta_2=0.999,
+                                      epsilon=1e-4)
+    vae.compile(optimizer=optimizer)
+    if args.adam == "released":
+        # The released code starts the second-moment estimates at one (a
+        # restored backup overwrites them with the saved ones).
+        from keras_vae import _keras_internals
+
+        optimizer.build(vae.trainable_variables)
+        for variable in vae.trainable_variables:
+            _, velocity = _keras_internals.adam_moments(optimizer, variable)
+            velocity.assign(np.ones(velocity.shape, "float32"))
+    return vae
+
+
+class _State(keras.callbacks.Callback):
+    """Writes state.json at every epoch end (after the backup): epochs
+    done and this process's training seconds, added to earlier ones; asks
+    training to stop at an epoch end once the time budget is spent."""
+
+    def __init__(self, path, state, budget_seconds):
+        super().__init__()
+        self.path, self.state = path, state
+        self.budget = budget_seconds
+        self.seconds_before = state["train_seconds"]
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self.start
+        self.state.update(epochs_done=epoch + 1,
+                          train_seconds=self.seconds_before + elapsed,
+                          last_logs={k: float(v) for k, v in
+                                     (logs or {}).items()})
+        self.state["history"].append({"epoch": epoch + 1, **self.state[
+            "last_logs"]})
+        write_json(self.path, self.state)
+        if self.budget is not None and elapsed >= self.budget:
+            self.model.stop_training = True
+
+
+def write_json(path, obj):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def settings(args):
+    return {"layers": args.layers, "objective": args.objective, "k": args.k,
+            "epochs": args.epochs, "batch_size": 20, "adam": args.adam,
+            "seed": args.seed, "train_examples": args.train_examples}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--objective", choices=("vae", "iwae"),
+                        default="vae")
+    parser.add_argument("--k", type=int, choices=(1, 5, 50), default=1)
+    parser.add_argument("--epochs", type=int, default=FULL_EPOCHS,
+                        help="the schedule's first EPOCHS epochs (default "
+                             "all 3,280)")
+    parser.add_argument("--adam", choices=("paper", "released"),
+                        default="paper")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop at the first epoch end after this many "
+                             "minutes of training (resume by running again)")
+    parser.add_argument("--num-samples", type=int, default=5000)
+    parser.add_argument("--test-examples", type=int, default=10000)
+    parser.add_argument("--train-examples", type=int, default=0,
+                        help="train on the first N images only (0: all; "
+                             "for trials, not the protocol)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--root", default=None,
+                        help="directory for checkpoints/, pretrained/ and "
+                             "_out/ (default: benchmarks/)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.epochs <= FULL_EPOCHS:
+        parser.error(f"--epochs must be in [1, {FULL_EPOCHS}]")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        parser.error("--max-minutes must be > 0")
+    if args.num_samples < 1 or args.test_examples < 1 or (
+            args.train_examples < 0):
+        parser.error("--num-samples and --test-examples must be >= 1, "
+                     "--train-examples >= 0")
+    root = pathlib.Path(args.root) if args.root else HERE
+    name = row_name(args.layers, args.objective, args.k)
+    run_dir = root / "checkpoints" / name
+    state_path = run_dir / "state.json"
+    result_path = root / "_out" / f"reproduce_iwae_{name}.json"
+    model_path = root / "pretrained" / f"{name}.keras"
+
+    (x_train, _), (x_test, _) = kv.data.load("mnist", binarize="dynamic",
+                                             seed=args.seed)
+    if args.train_examples:
+        x_train = x_train[:args.train_examples]
+    state = {"settings": settings(args), "epochs_done": 0,
+             "train_seconds": 0.0, "processes": 0, "history": [],
+             "commands": []}
+    if state_path.exists():
+        kept = json.loads(state_path.read_text())
+        if kept["settings"] != state["settings"]:
+            parser.error(
+                f"{run_dir} holds a run with other settings "
+                f"({kept['settings']}); finish it with those, or delete the "
+                "directory to start over")
+        state = kept
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state["processes"] += 1
+    state["commands"].append("python benchmarks/reproduce_iwae.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
+
+    vae = build(args, x_train)
+    backup = kv.callbacks.BackupAndRestore(
+        str(run_dir / "backup"), delete_checkpoint=False)
+    stream = kv.data.TrainingStream(x_train, batch_size=20,
+                                    binarize="dynamic", seed=args.seed,
+                                    start_step=backup.resume_step())
+    # The backup is the record of where training is (a process killed
+    # between the backup and state.json leaves state.json an epoch behind).
+    state["epochs_done"] = backup.resume_step() // stream.steps_per_epoch
+    budget = None if args.max_minutes is None else 60 * args.max_minutes
+    print(f"{name}: epoch {state['epochs_done']} of {args.epochs} "
+          f"({state['train_seconds'] / 3600:.2f} h so far)", flush=True)
+    # Also when every epoch is done: the backup restores the weights at the
+    # start of fit, and no epoch runs.
+    vae.fit(stream, epochs=args.epochs, verbose=2, callbacks=[
+        keras.callbacks.LearningRateScheduler(learning_rate),
+        backup, _State(state_path, state, budget)])
+    if state["epochs_done"] < args.epochs:
+        print(f"{name}: stopped at epoch {state['epochs_done']} of "
+              f"{args.epochs}; run the same command again to go on.")
+        return 0
+
+    # Finished: the evaluation, the model, the result; then the checkpoint
+    # goes.
+    start = time.perf_counter()
+    protocol = kv.data.describe_protocol("mnist", "dynamic", seed=args.seed)
+    report = kv.evaluation.report(vae, x_test[:args.test_examples],
+                                  num_samples=args.num_samples,
+                                  protocol=protocol, seed=0, verbose=1)
+    eval_seconds = time.perf_counter() - start
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    vae.save(model_path)
+    result = {**state, "report": report, "eval_seconds": eval_seconds,
+              "model": str(model_path.relative_to(root)),
+              "paper_nll": PAPER_NLL[(args.layers, args.objective, args.k)],
+              "machine": _common.machine_info()}
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(result_path, result)
+    shutil.rmtree(run_dir)
+    print(kv.evaluation.format_report(report))
+    print(f"{name}: test log p(x) {report['log_likelihood']['mean']:.2f} "
+          f"nats (paper: -{result['paper_nll']:.2f}); "
+          f"{state['train_seconds'] / 3600:.2f} h of training in "
+          f"{state['processes']} processes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
