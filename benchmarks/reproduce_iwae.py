@@ -13,9 +13,15 @@ uninterrupted one would have). The unfinished row's state lives in
 benchmarks/checkpoints/<row>/ (the backup, and state.json with the epochs
 done and the training seconds of every process), which is committed so
 that a later session can continue it; it is removed when the row is
-finished. A finished row writes benchmarks/_out/reproduce_iwae_<row>.json
-(the K = 5000 evaluation, active units, wall time) and its trained model
-benchmarks/pretrained/<row>.keras.
+finished. A finished row writes benchmarks/pretrained/<row>.json (the
+K = 5000 evaluation, active units, wall time, the history) beside its
+trained model benchmarks/pretrained/<row>.keras, both committed.
+
+    python benchmarks/reproduce_iwae.py --card
+
+writes the card of every row (finished, in progress or not started, the
+paper's value beside ours) into the "## reproduce_iwae" section of
+benchmarks/RESULTS.md.
 
 The protocol (section 5 and appendix of the paper; their released code):
 
@@ -71,9 +77,7 @@ PAPER_NLL = {
     (2, "iwae", 1): 85.33, (2, "iwae", 5): 83.89, (2, "iwae", 50): 82.90,
 }
 FULL_EPOCHS = sum(3**i for i in range(8))  # 3,280
-CHECKPOINTS = HERE / "checkpoints"
-PRETRAINED = HERE / "pretrained"
-OUT = HERE / "_out"
+SECTION = "## reproduce_iwae"
 
 
 def learning_rate(epoch):
@@ -168,6 +172,65 @@ def settings(args):
             "seed": args.seed, "train_examples": args.train_examples}
 
 
+def render_card(root, machine):
+    """The table of every row of Burda et al.'s table 1: ours (finished,
+    or how far it is) beside the paper's."""
+    lines = [
+        SECTION, "",
+        f"Card written {machine['date']}; machine: {machine['cpu_model']} "
+        f"({machine['cpu_cores']} cores), CPU only, Python "
+        f"{machine['python']}.", "",
+        "Protocol (every row): MNIST, dynamic binarization (test set "
+        "binarized once, seed 0); Burda et al. (2016)'s architectures, "
+        "tanh, Bernoulli output with its bias at the logit of the training "
+        "pixel means; batch 20; Adam (beta1 0.9 unless the row says "
+        "'released': 0.99 and second moments started at one; beta2 0.999, "
+        "epsilon 1e-4); learning rate 1e-3 * 10^(-i/7) for 3^i epochs, "
+        "i = 0..7 (3,280 epochs); test log p(x) with K = 5000 on the 10,000 "
+        "test images; active units Cov_x(E_q[z_u]) > 0.01.", "",
+        "| row | paper | ours: test log p(x) (K = 5000) | active units | "
+        "epochs | training time | status | command |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for (layers, objective, k), nll in PAPER_NLL.items():
+        name = row_name(layers, objective, k)
+        command = (f"`python benchmarks/reproduce_iwae.py --layers {layers} "
+                   f"--objective {objective} --k {k}`")
+        done = root / "pretrained" / f"{name}.json"
+        running = root / "checkpoints" / name / "state.json"
+        if done.exists():
+            r = json.loads(done.read_text())
+            ll = r["report"]["log_likelihood"]
+            au = r["report"]["active_units"]
+            cells = (f"{ll['mean']:.2f} +- {ll['stderr']:.2f}",
+                     f"{au['count']} / {au['latent_dim']}",
+                     str(r["epochs_done"]),
+                     f"{r['train_seconds'] / 3600:.1f} h",
+                     f"finished ({r['processes']} processes; model "
+                     f"`{r['model']}`, adam {r['settings']['adam']})")
+        elif running.exists():
+            r = json.loads(running.read_text())
+            logs = r.get("last_logs", {})
+            elbo = logs.get("elbo")
+            cells = ("-", "-",
+                     f"{r['epochs_done']} of {r['settings']['epochs']}",
+                     f"{r['train_seconds'] / 3600:.1f} h so far",
+                     "in progress" + (f" (train ELBO {elbo:.2f} at the last "
+                                      "epoch)" if elbo is not None else ""))
+        else:
+            cells = ("-", "-", "-", "-", "not started")
+        lines.append(f"| {name} | -{nll:.2f} | " + " | ".join(cells)
+                     + f" | {command} |")
+    lines += [
+        "",
+        "Paper: Burda, Grosse & Salakhutdinov (2016), table 1 (test "
+        "negative log-likelihood; shown here as log p(x)). The k = 50 rows "
+        "wait for a GPU; the others run on this CPU a few hours per "
+        "session, resuming from benchmarks/checkpoints/.", "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, choices=(1, 2), default=1)
@@ -189,9 +252,20 @@ def main(argv=None):
                              "for trials, not the protocol)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default=None,
-                        help="directory for checkpoints/, pretrained/ and "
-                             "_out/ (default: benchmarks/)")
+                        help="directory for checkpoints/ and pretrained/ "
+                             "(default: benchmarks/)")
+    parser.add_argument("--card", action="store_true",
+                        help="write the card of every row into RESULTS.md "
+                             "and stop (no training)")
     args = parser.parse_args(argv)
+    if args.card:
+        from likelihood_mnist import update_results
+
+        root = pathlib.Path(args.root) if args.root else HERE
+        text = render_card(root, _common.machine_info())
+        print(text)
+        update_results(root / "RESULTS.md", text, section=SECTION)
+        return 0
     if not 1 <= args.epochs <= FULL_EPOCHS:
         parser.error(f"--epochs must be in [1, {FULL_EPOCHS}]")
     if args.max_minutes is not None and not args.max_minutes > 0:
@@ -204,7 +278,7 @@ def main(argv=None):
     name = row_name(args.layers, args.objective, args.k)
     run_dir = root / "checkpoints" / name
     state_path = run_dir / "state.json"
-    result_path = root / "_out" / f"reproduce_iwae_{name}.json"
+    result_path = root / "pretrained" / f"{name}.json"
     model_path = root / "pretrained" / f"{name}.keras"
 
     (x_train, _), (x_test, _) = kv.data.load("mnist", binarize="dynamic",

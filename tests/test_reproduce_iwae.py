@@ -40,6 +40,14 @@ def test_output_bias_is_the_clipped_logit_of_the_pixel_means():
                                [0.999, 0.5, 0.001, 0.001], rtol=1e-6)
 
 
+_MACHINE = {"date": "today", "cpu_model": "cpu", "cpu_cores": 2,
+            "python": "3.11"}
+
+
+def result_nll(layers):
+    return {1: 86.76, 2: 85.33}[layers]
+
+
 def _weights(path):
     return [np.asarray(w) for w in
             keras.models.load_model(path, safe_mode=True).weights]
@@ -61,14 +69,20 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
                         / "state.json").read_text())
     assert state["epochs_done"] == 1
     assert not (tmp_path / "b" / "pretrained").exists()
+    card = reproduce_iwae.render_card(tmp_path / "b", _MACHINE)
+    assert f"| {name} | -{result_nll(layers):.2f} | - | - | 1 of 2 |" in card
     assert reproduce_iwae.main(resumed) == 0
     # Finished: the checkpoint is gone, the model and the result are there.
     assert not (tmp_path / "b" / "checkpoints" / name).exists()
-    result = json.loads((tmp_path / "b" / "_out"
-                         / f"reproduce_iwae_{name}.json").read_text())
+    result = json.loads((tmp_path / "b" / "pretrained"
+                         / f"{name}.json").read_text())
     assert result["processes"] == 2 and result["epochs_done"] == 2
     assert [h["epoch"] for h in result["history"]] == [1, 2]
     assert result["paper_nll"] == {1: 86.76, 2: 85.33}[layers]
+    card = reproduce_iwae.render_card(tmp_path / "b", _MACHINE)
+    ll = result["report"]["log_likelihood"]["mean"]
+    assert f"| {name} | -{result_nll(layers):.2f} | {ll:.2f} +- " in card
+    assert card.count("not started") == 11
     for a, b in zip(_weights(tmp_path / "a" / "pretrained" / f"{name}.keras"),
                     _weights(tmp_path / "b" / "pretrained" / f"{name}.keras")):
         np.testing.assert_allclose(a, b, atol=1e-6)
