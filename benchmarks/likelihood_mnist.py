@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 
 import keras_vae as kv  # noqa: E402
 from keras_vae import evaluation  # noqa: E402
+from reproduce_iwae import FULL_EPOCHS, learning_rate  # noqa: E402
 from keras_vae import plotting  # noqa: E402
 
 SECTION = "## likelihood_mnist"
@@ -56,16 +57,6 @@ def stage_ends(epochs):
             break
         ends.append(total)
     return ends + [epochs]
-
-
-def learning_rate(epoch):
-    """1e-3 * 10^(-i/7) during stage i (epochs counted from 0)."""
-    total = 0
-    for i in range(8):
-        total += 3**i
-        if epoch < total:
-            return 1e-3 * 10 ** (-i / 7)
-    return 1e-3 * 10 ** (-7 / 7)
 
 
 def this_command():
@@ -105,6 +96,9 @@ def main():
     for name in ("epochs", "batch_size", "num_samples", "test_examples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.epochs > FULL_EPOCHS:
+        parser.error(f"--epochs must be at most {FULL_EPOCHS}, the "
+                     "schedule's length")
 
     keras.utils.set_random_seed(args.seed)
     (x_train, _), (x_test, _) = kv.datasets.load(
