@@ -21,6 +21,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_vae", "keras_vae.*"]),
+    # The registry of the shipped models (names and SHA-256 hashes).
+    package_data={"keras_vae": ["pretrained.json"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21,<2.22",

@@ -13,9 +13,17 @@ uninterrupted one would have). The unfinished row's state lives in
 benchmarks/checkpoints/<row>/ (the backup, and state.json with the epochs
 done and the training seconds of every process), which is committed so
 that a later session can continue it; it is removed when the row is
-finished. A finished row writes benchmarks/pretrained/<row>.json (the
-K = 5000 evaluation, active units, wall time, the history) beside its
-trained model benchmarks/pretrained/<row>.keras, both committed.
+finished. A finished row writes the run directory
+benchmarks/pretrained/<row>/ (model.keras, config.json, metrics.json,
+history.json, result.json with the wall time, and evaluation.json/.txt:
+the K = 5000 evaluation and the active units, made by the code of
+`keras-vae evaluate` from the saved file) and records the file's SHA-256
+in keras_vae/pretrained.json, so that
+
+    kv.pretrained.load("iwae-1layer-vae-k1")
+    keras-vae evaluate iwae-1layer-vae-k1 --out /tmp/rescore
+
+load it (hash checked) and re-score it to the recorded value.
 
     python benchmarks/reproduce_iwae.py --card
 
@@ -68,6 +76,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_vae as kv  # noqa: E402
+from keras_vae import runs  # noqa: E402
 
 #: Burda et al. (2016), table 1: test negative log-likelihood in nats.
 PAPER_NLL = {
@@ -196,18 +205,20 @@ def render_card(root, machine):
         name = row_name(layers, objective, k)
         command = (f"`python benchmarks/reproduce_iwae.py --layers {layers} "
                    f"--objective {objective} --k {k}`")
-        done = root / "pretrained" / f"{name}.json"
+        done = root / "pretrained" / name / "result.json"
         running = root / "checkpoints" / name / "state.json"
         if done.exists():
             r = json.loads(done.read_text())
-            ll = r["report"]["log_likelihood"]
-            au = r["report"]["active_units"]
+            report = json.loads((done.parent / "evaluation.json").read_text())
+            ll = report["log_likelihood"]
+            au = report["active_units"]
             cells = (f"{ll['mean']:.2f} +- {ll['stderr']:.2f}",
                      f"{au['count']} / {au['latent_dim']}",
                      str(r["epochs_done"]),
                      f"{r['train_seconds'] / 3600:.1f} h",
                      f"finished ({r['processes']} processes; model "
-                     f"`{r['model']}`, adam {r['settings']['adam']})")
+                     f"`benchmarks/pretrained/{name}/`, adam "
+                     f"{r['settings']['adam']})")
         elif running.exists():
             r = json.loads(running.read_text())
             logs = r.get("last_logs", {})
@@ -278,10 +289,8 @@ def main(argv=None):
     name = row_name(args.layers, args.objective, args.k)
     run_dir = root / "checkpoints" / name
     state_path = run_dir / "state.json"
-    result_path = root / "pretrained" / f"{name}.json"
-    model_path = root / "pretrained" / f"{name}.keras"
 
-    (x_train, _), (x_test, _) = kv.data.load("mnist", binarize="dynamic",
+    (x_train, _), _ = kv.data.load("mnist", binarize="dynamic",
                                              seed=args.seed)
     if args.train_examples:
         x_train = x_train[:args.train_examples]
@@ -323,29 +332,67 @@ def main(argv=None):
               f"{args.epochs}; run the same command again to go on.")
         return 0
 
-    # Finished: the evaluation, the model, the result; then the checkpoint
-    # goes.
-    start = time.perf_counter()
-    protocol = kv.data.describe_protocol("mnist", "dynamic", seed=args.seed)
-    report = kv.evaluation.report(vae, x_test[:args.test_examples],
-                                  num_samples=args.num_samples,
-                                  protocol=protocol, seed=0, verbose=1)
-    eval_seconds = time.perf_counter() - start
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    vae.save(model_path)
-    result = {**state, "report": report, "eval_seconds": eval_seconds,
-              "model": str(model_path.relative_to(root)),
-              "paper_nll": PAPER_NLL[(args.layers, args.objective, args.k)],
-              "machine": _common.machine_info()}
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(result_path, result)
+    # Finished: the model as a run directory, its evaluation by the code
+    # of `keras-vae evaluate` (reloaded from the file that ships), the
+    # registry entry with the file's hash; then the checkpoint goes.
+    out = finish(args, root, name, vae, state,
+                 argv=sys.argv[1:] if argv is None else argv)
     shutil.rmtree(run_dir)
-    print(kv.evaluation.format_report(report))
-    print(f"{name}: test log p(x) {report['log_likelihood']['mean']:.2f} "
-          f"nats (paper: -{result['paper_nll']:.2f}); "
+    print(kv.evaluation.format_report(out["report"]))
+    print(f"{name}: test log p(x) {out['log_likelihood']['mean']:.2f} "
+          f"nats (paper: -{PAPER_NLL[(args.layers, args.objective, args.k)]:.2f}); "
           f"{state['train_seconds'] / 3600:.2f} h of training in "
-          f"{state['processes']} processes")
+          f"{state['processes']} processes; model in {out['run_dir']}")
     return 0
+
+
+def finish(args, root, name, vae, state, argv):
+    """Writes benchmarks/pretrained/<name>/ (model.keras, config.json,
+    metrics.json, history.json, evaluation.json/.txt, result.json) and
+    registers the model's hash (the package's registry for the default
+    root, ROOT/registry.json otherwise)."""
+    run = runs.RunDirectory(root / "pretrained" / name)
+    if os.path.isdir(run.path):
+        shutil.rmtree(run.path)  # an earlier finish that did not complete
+    protocol = kv.data.describe_protocol("mnist", "dynamic", seed=args.seed)
+    run.save_model(vae)
+    run.write_json(run.CONFIG, {**settings(args), "dataset": "mnist",
+                                "binarize": "dynamic",
+                                "schedule": "Burda et al. 2016: 3^i epochs "
+                                            "at 1e-3 * 10^(-i/7)"})
+    run.write_json(run.HISTORY, {"epochs": state["history"]})
+    run.write_json(run.METRICS, {"dataset": "mnist", "binarize": "dynamic",
+                                 "protocol": protocol,
+                                 "train": state.get("last_logs", {})})
+    start = time.perf_counter()
+    test_examples = args.test_examples if args.test_examples < 10000 \
+        else None
+    report, _ = kv.evaluation.evaluate_run(
+        run.path, num_samples=args.num_samples, max_examples=test_examples,
+        seed=0, verbose=1)
+    eval_seconds = time.perf_counter() - start
+    key = (args.layers, args.objective, args.k)
+    result = {**state, "eval_seconds": eval_seconds,
+              "paper_nll": PAPER_NLL[key],
+              "machine": _common.machine_info()}
+    run.write_json("result.json", result)
+    ll = report["log_likelihood"]
+    entry_ll = {"mean": ll["mean"], "stderr": ll["stderr"],
+                "num_samples": args.num_samples,
+                "test_examples": test_examples or 10000, "seed": 0}
+    command = ("python benchmarks/reproduce_iwae.py "
+               + " ".join(shlex.quote(a) for a in argv))
+    registry = None if root == HERE else root / "registry.json"
+    kv.pretrained.register(
+        name, run.path, registry=registry,
+        description=(f"Burda et al. (2016) table 1, {args.layers} stochastic "
+                     f"layer(s), {args.objective} k = {args.k}, "
+                     f"{state['epochs_done']} epochs"),
+        protocol=report["protocol"], log_likelihood=entry_ll,
+        active_units=report["active_units"]["count"],
+        paper_log_likelihood=-PAPER_NLL[key], command=command,
+        train_hours=round(state["train_seconds"] / 3600, 2))
+    return {"report": report, "log_likelihood": ll, "run_dir": run.path}
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from keras_vae import export  # noqa: E402
 from keras_vae import likelihoods  # noqa: E402
 from keras_vae import objectives  # noqa: E402
 from keras_vae import posteriors  # noqa: E402
+from keras_vae import pretrained  # noqa: E402
 from keras_vae import priors  # noqa: E402
 from keras_vae import serving  # noqa: E402
 from keras_vae import training  # noqa: E402
@@ -79,6 +80,7 @@ __all__ = [
     "objectives",
     "optimizers",
     "posteriors",
+    "pretrained",
     "priors",
     "resume",
     "serving",

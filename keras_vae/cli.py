@@ -321,11 +321,16 @@ def _add_evaluate_parser(subparsers):
             "Reload RUN_DIR/model.keras and the test set of the run's data "
             "protocol (RUN_DIR/metrics.json), estimate log p(x) with K "
             "importance samples and write RUN_DIR/evaluation.json and "
-            "evaluation.txt."
+            "evaluation.txt (or to --out). RUN_DIR may also be the name of "
+            "a shipped model (keras_vae.pretrained.available()), checked "
+            "against its recorded SHA-256 first."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR",
-                   help="run directory written by `keras-vae train`")
+                   help="run directory written by `keras-vae train`, or a "
+                        "pretrained model's name")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write evaluation.json/.txt here instead of RUN_DIR")
     p.add_argument("--num-samples", type=_positive_int, default=5000,
                    metavar="K", help="importance samples (default: 5000)")
     p.add_argument("--max-examples", type=_positive_int, default=None,
@@ -341,10 +346,16 @@ def _add_evaluate_parser(subparsers):
 
 def _run_evaluate(args):
     from keras_vae import evaluation
+    from keras_vae import pretrained
 
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    run_dir = args.run_dir
+    if not os.path.exists(run_dir) and run_dir in pretrained.available():
+        run_dir = str(pretrained.locate(run_dir))
+        print(f"Pretrained model {args.run_dir!r}: {run_dir} (SHA-256 "
+              "checked)")
     result, paths = evaluation.evaluate_run(
-        args.run_dir, num_samples=args.num_samples,
+        run_dir, num_samples=args.num_samples, output_dir=args.out,
         max_examples=args.max_examples, seed=args.seed,
         batch_size=args.batch_size, verbose=verbose,
     )

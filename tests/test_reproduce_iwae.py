@@ -2,6 +2,7 @@
 initialisation, and a row stopped and continued in a second call ending
 where an uninterrupted one ends."""
 
+import hashlib
 import json
 import pathlib
 import sys
@@ -13,6 +14,9 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]
                        / "benchmarks"))
 import reproduce_iwae  # noqa: E402
+
+import keras_vae as kv  # noqa: E402
+from keras_vae import cli  # noqa: E402
 
 
 def test_the_schedule_is_the_papers():
@@ -72,20 +76,32 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
     card = reproduce_iwae.render_card(tmp_path / "b", _MACHINE)
     assert f"| {name} | -{result_nll(layers):.2f} | - | - | 1 of 2 |" in card
     assert reproduce_iwae.main(resumed) == 0
-    # Finished: the checkpoint is gone, the model and the result are there.
+    # Finished: the checkpoint is gone, the run directory is there.
     assert not (tmp_path / "b" / "checkpoints" / name).exists()
-    result = json.loads((tmp_path / "b" / "pretrained"
-                         / f"{name}.json").read_text())
+    run_b = tmp_path / "b" / "pretrained" / name
+    result = json.loads((run_b / "result.json").read_text())
+    evaluation = json.loads((run_b / "evaluation.json").read_text())
     assert result["processes"] == 2 and result["epochs_done"] == 2
     assert [h["epoch"] for h in result["history"]] == [1, 2]
     assert result["paper_nll"] == {1: 86.76, 2: 85.33}[layers]
+    assert "dynamic" in evaluation["protocol"]
+    assert "first 40 test examples" in evaluation["protocol"]
     card = reproduce_iwae.render_card(tmp_path / "b", _MACHINE)
-    ll = result["report"]["log_likelihood"]["mean"]
+    ll = evaluation["log_likelihood"]["mean"]
     assert f"| {name} | -{result_nll(layers):.2f} | {ll:.2f} +- " in card
     assert card.count("not started") == 11
-    for a, b in zip(_weights(tmp_path / "a" / "pretrained" / f"{name}.keras"),
-                    _weights(tmp_path / "b" / "pretrained" / f"{name}.keras")):
+    for a, b in zip(_weights(tmp_path / "a" / "pretrained" / name
+                             / "model.keras"),
+                    _weights(run_b / "model.keras")):
         np.testing.assert_allclose(a, b, atol=1e-6)
+    # The registry of that root holds the file's hash and the number.
+    registry = tmp_path / "b" / "registry.json"
+    entry = kv.pretrained.info(name, registry=registry)
+    assert entry["sha256"] == hashlib.sha256(
+        (run_b / "model.keras").read_bytes()).hexdigest()
+    assert entry["log_likelihood"]["mean"] == pytest.approx(ll)
+    assert entry["log_likelihood"]["num_samples"] == 20
+    assert entry["paper_log_likelihood"] == -result_nll(layers)
     # The same settings only: another row size is refused.
     with pytest.raises(SystemExit):
         (tmp_path / "b" / "checkpoints" / name).mkdir(parents=True)
@@ -93,3 +109,56 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
             json.dumps({**state, "settings": {**state["settings"],
                                                "epochs": 3}}))
         reproduce_iwae.main(resumed)
+
+
+def test_a_finished_row_rescored_by_name_with_keras_vae_evaluate(
+        tmp_path, data_dir, monkeypatch, capsys):
+    # A finished row, then what a user does with it: load it by name
+    # (hash checked), score it, and re-score it from the shell.
+    name = reproduce_iwae.row_name(1, "vae", 1)
+    root = tmp_path / "root"
+    assert reproduce_iwae.main(
+        ["--epochs", "1", "--train-examples", "200", "--test-examples", "40",
+         "--num-samples", "20", "--root", str(root)]) == 0
+    registry = root / "registry.json"
+    recorded = json.loads((root / "pretrained" / name
+                           / "evaluation.json").read_text())
+    monkeypatch.setattr(kv.pretrained, "DEFAULT_REGISTRY", registry)
+    monkeypatch.setenv(kv.pretrained.ENV_DIR, str(root / "pretrained"))
+    assert kv.pretrained.available() == [name]
+
+    vae = kv.pretrained.load(name)
+    (x_train, _), (x_test, _) = kv.data.load("mnist", binarize="dynamic",
+                                             seed=0)
+    # The same K and seed as the recorded evaluation: the same number.
+    mean = kv.evaluation.log_likelihood(vae, x_test[:40], num_samples=20,
+                                        seed=0).mean
+    assert mean == pytest.approx(recorded["log_likelihood"]["mean"],
+                                 abs=1e-3)
+
+    out = tmp_path / "rescore"
+    assert cli.main(["evaluate", name, "--num-samples", "20",
+                     "--max-examples", "40", "--out", str(out),
+                     "--verbose", "0"]) == 0
+    assert "SHA-256 checked" in capsys.readouterr().out
+    rescored = json.loads((out / "evaluation.json").read_text())
+    assert rescored["log_likelihood"]["mean"] == pytest.approx(
+        recorded["log_likelihood"]["mean"], abs=1e-3)
+    # The shipped evaluation was not touched.
+    assert json.loads((root / "pretrained" / name / "evaluation.json")
+                      .read_text()) == recorded
+
+    # --out naming a file: refused before anything runs or is written.
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep")
+    assert cli.main(["evaluate", name, "--out", str(a_file)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert a_file.read_text() == "keep"
+
+    # A changed file is refused, by the loader and by the CLI.
+    model = root / "pretrained" / name / "model.keras"
+    model.write_bytes(model.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="is not the registered"):
+        kv.pretrained.load(name)
+    assert cli.main(["evaluate", name, "--out", str(out)]) == 2
+    assert "SHA-256" in capsys.readouterr().err

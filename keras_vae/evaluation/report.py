@@ -295,15 +295,16 @@ def write_report(result, out_dir, stem="evaluation"):
 
 
 def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
-                 batch_size=None, verbose="auto"):
+                 batch_size=None, verbose="auto", output_dir=None):
     """`keras-vae evaluate RUN_DIR`: reload a run, evaluate, write results.
 
     Reads RUN_DIR/model.keras and RUN_DIR/metrics.json ("dataset" and
     "binarize", written by `keras-vae train`), reloads the same test set
     with the same protocol (and RUN_DIR/config.json's seed for the one-off
-    test binarization), runs `report` and writes RUN_DIR/evaluation.json and
-    evaluation.txt. Every argument and file is checked before the model is
-    evaluated; nothing is written unless the evaluation succeeds.
+    test binarization), runs `report` and writes evaluation.json and
+    evaluation.txt to RUN_DIR (or `output_dir`). Every argument and file is
+    checked before the model is evaluated; nothing is written unless the
+    evaluation succeeds.
 
     Args:
         run_dir: str, a directory written by `keras-vae train`.
@@ -312,6 +313,9 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
         seed: int, seed of the importance samples.
         batch_size: at most this many examples per step.
         verbose: progress bar.
+        output_dir: where to write the two files (default RUN_DIR), e.g. to
+            re-score a shipped model (`keras_vae.pretrained`) without
+            touching its recorded evaluation.
 
     Returns:
         (report dict, (json_path, txt_path)).
@@ -330,6 +334,11 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
     seed = _check_seed(seed)
     run = runs.RunDirectory(run_dir)
     run.require_finished()
+    if output_dir is not None and os.path.exists(output_dir) and (
+            not os.path.isdir(output_dir)):
+        raise ValueError(f"output_dir {output_dir!r} exists and is not a "
+                         "directory. Pass a directory (it is created if "
+                         "missing).")
     metrics = run.read_metrics()
     missing = [key for key in ("dataset", "binarize") if key not in metrics]
     if missing:
@@ -359,5 +368,6 @@ def evaluate_run(run_dir, num_samples=5000, max_examples=None, seed=0,
                     labels=y_test if conditional else None)
     result["run_dir"] = os.path.abspath(run_dir)
     result["train_metrics"] = metrics.get("test")
-    paths = write_report(result, run.path)
+    paths = write_report(result, run.path if output_dir is None
+                         else output_dir)
     return result, paths
