@@ -162,3 +162,43 @@ def test_a_finished_row_rescored_by_name_with_keras_vae_evaluate(
         kv.pretrained.load(name)
     assert cli.main(["evaluate", name, "--out", str(out)]) == 2
     assert "SHA-256" in capsys.readouterr().err
+
+
+def test_the_loglinear_schedule_spans_the_papers_rates_evenly_in_log():
+    rates = [reproduce_iwae.loglinear_rate(e, 820) for e in range(820)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[-1] == pytest.approx(1e-4)
+    ratios = np.array(rates[1:]) / np.array(rates[:-1])
+    np.testing.assert_allclose(ratios, 10 ** (-1 / 819), rtol=1e-9)
+    with pytest.raises(ValueError, match="past the 820-epoch schedule"):
+        reproduce_iwae.loglinear_rate(820, 820)
+
+
+def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
+        tmp_path, data_dir):
+    root = tmp_path / "root"
+    argv = ["--batch-size", "50", "--epochs", "3", "--schedule", "loglinear",
+            "--warmup-epochs", "2", "--train-examples", "200",
+            "--test-examples", "20", "--num-samples", "10",
+            "--root", str(root)]
+    assert reproduce_iwae.main(argv) == 0
+    name = "fast-1layer-vae-k1-b50-e3-loglinear-w2"
+    result = json.loads((root / "pretrained" / name
+                         / "result.json").read_text())
+    history = result["history"]
+    # 200 examples in batches of 50: 4 steps an epoch.
+    assert [h["learning_rate"] for h in history] == pytest.approx(
+        [1e-3, 10 ** -3.5, 1e-4], rel=1e-5)
+    assert 0 < history[0]["kl_weight"] < 1 and history[2]["kl_weight"] == 1
+    assert result["settings"]["batch_size"] == 50
+    config = json.loads((root / "pretrained" / name
+                         / "config.json").read_text())
+    assert "KL warm-up over 2 epochs" in config["learning_rate"]
+    card = reproduce_iwae.render_card(root, _MACHINE)
+    assert "### Beyond the paper: faster recipes" in card
+    assert f"| {name} | -86.76 | " in card
+    assert "--schedule loglinear --warmup-epochs 2" in card
+    # The paper's rows are untouched by it.
+    assert card.count("not started") == 12
+    with pytest.raises(SystemExit):
+        reproduce_iwae.main(argv[:6] + ["--warmup-epochs", "3"])
