@@ -229,7 +229,65 @@ def settings(args):
                if recipe(args) else {})}
 
 
-def render_card(root, machine):
+def row_names(root):
+    """Every row with a record under ROOT: the paper's rows in table
+    order, then the recipes of ours."""
+    names = [row_name(*key) for key in PAPER_NLL]
+    fast = sorted({path.parent.name for pattern in
+                   ("pretrained/fast-*/result.json",
+                    "checkpoints/fast-*/state.json")
+                   for path in root.glob(pattern)})
+    return [n for n in names + fast if _row_record(root, n) is not None]
+
+
+def plot_curves(root, path):
+    """Training ELBO per epoch of every row with a record (log epoch axis:
+    the paper's stages are 3^i epochs long), with the paper's test log p(x)
+    of each row drawn as a dashed line and a finished row's own test
+    log p(x) as a dot. Returns the path, or None when no row has a record.
+    """
+    names = row_names(root)
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for i, name in enumerate(names):
+        record = _row_record(root, name)
+        history = record["history"]
+        color = f"C{i % 10}"
+        epochs = [h["epoch"] for h in history]
+        ax.plot(epochs, [h["elbo"] for h in history], color=color, lw=1,
+                label=f"{name}: train ELBO")
+        settings = record["settings"]
+        paper = PAPER_NLL[(settings["layers"], settings["objective"],
+                           settings["k"])]
+        ax.axhline(-paper, color=color, ls="--", lw=0.8)
+        done = root / "pretrained" / name / "evaluation.json"
+        if done.exists():
+            ll = json.loads(done.read_text())["log_likelihood"]["mean"]
+            ax.plot([epochs[-1]], [ll], "o", color=color,
+                    label=f"{name}: test log p(x) {ll:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlim(1, FULL_EPOCHS)
+    ax.set_ylim(-110, -80)
+    ax.set_xlabel("epoch (log scale)")
+    ax.set_ylabel("nats per image")
+    ax.set_title("reproduce_iwae: training ELBO per epoch; dashed: the "
+                 "paper's test log p(x)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def render_card(root, machine, figure=None):
     """The table of every row of Burda et al.'s table 1: ours (finished,
     or how far it is) beside the paper's."""
     lines = [
@@ -263,10 +321,7 @@ def render_card(root, machine):
         "wait for a GPU; the others run on this CPU a few hours per "
         "session, resuming from benchmarks/checkpoints/.", "",
     ]
-    fast = sorted({path.parent.name for pattern in
-                   ("pretrained/fast-*/result.json",
-                    "checkpoints/fast-*/state.json")
-                   for path in root.glob(pattern)})
+    fast = [name for name in row_names(root) if name.startswith("fast-")]
     if fast:
         lines += [
             "### Beyond the paper: faster recipes", "",
@@ -290,6 +345,12 @@ def render_card(root, machine):
                          + " | ".join(_row_cells(root, name))
                          + f" | `{state['commands'][0]}` |")
         lines.append("")
+    if figure is not None:
+        lines += [
+            "Training curves (train ELBO per epoch, the single-sample "
+            "estimate on the dynamically binarized training batches; a "
+            "lower bound, below the test log p(x) the dashed lines show):",
+            "", f"![reproduce_iwae curves]({figure})", ""]
     return "\n".join(lines)
 
 
@@ -371,7 +432,10 @@ def main(argv=None):
         from likelihood_mnist import update_results
 
         root = pathlib.Path(args.root) if args.root else HERE
-        text = render_card(root, _common.machine_info())
+        figure = plot_curves(root, root / "figures" / "reproduce_iwae.png")
+        text = render_card(root, _common.machine_info(),
+                           figure=None if figure is None else
+                           figure.relative_to(root).as_posix())
         print(text)
         update_results(root / "RESULTS.md", text, section=SECTION)
         return 0

@@ -200,5 +200,12 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
     assert "--schedule loglinear --warmup-epochs 2" in card
     # The paper's rows are untouched by it.
     assert card.count("not started") == 12
+    assert reproduce_iwae.row_names(root) == [name]
+    figure = reproduce_iwae.plot_curves(root, tmp_path / "curves.png")
+    assert figure.stat().st_size > 10_000
+    assert reproduce_iwae.plot_curves(tmp_path / "empty",
+                                      tmp_path / "none.png") is None
+    assert "![reproduce_iwae curves](figures/c.png)" in \
+        reproduce_iwae.render_card(root, _MACHINE, figure="figures/c.png")
     with pytest.raises(SystemExit):
         reproduce_iwae.main(argv[:6] + ["--warmup-epochs", "3"])
