@@ -45,12 +45,20 @@ measure their posteriors in a convolutional ResNet VAE, so no number of
 theirs matches this MLP. A short run here is far from fully trained; it
 shows where each model stands at equal, small budget.
 
-Each model's result is written to benchmarks/_out/models_mnist_<model>.json
+Each model's result is written to benchmarks/_out/<name>_<model>.json
 as soon as it is finished; a rerun with the same settings keeps finished
 models (`--fresh` redoes them), so a long run that is cut off resumes at
-the first unfinished model. The table goes into the "## models_mnist"
-section of benchmarks/RESULTS.md (unless `--no-write`), the samples of
-each model into benchmarks/figures/models_mnist.png.
+the first unfinished model. The table goes into the "## <name>" section of
+benchmarks/RESULTS.md (unless `--no-write`), the samples of each model
+into benchmarks/figures/<name>.png; `--name` (default models_mnist) keeps
+a comparison of its own apart from the others, e.g. the VampPrior against
+the standard prior at a longer budget (issue 13):
+
+    .venv/bin/python benchmarks/models_mnist.py --name vampprior_mnist --models standard,vamp --epochs 200 --warmup-epochs 100 --learning-rate 5e-4
+
+When both the standard and the VampPrior model are in a run, the table is
+followed by their difference in test log p(x) beside Tomczak & Welling's
+(-85.57 - (-88.56) = +2.99 nats).
 """
 
 import argparse
@@ -75,7 +83,6 @@ import numpy as np  # noqa: E402
 import keras_vae as kv  # noqa: E402
 from keras_vae import runs  # noqa: E402
 
-SECTION = "## models_mnist"
 MODELS = ("standard", "mog", "vamp", "full", "iaf", "two_layer")
 # Tomczak & Welling 2018, table 2 (one stochastic layer, dynamic MNIST,
 # their architecture); Burda et al. 2016, table 1 (the two-layer model, VAE
@@ -106,6 +113,8 @@ def settings(name, args):
     return {"model": name, "epochs": args.epochs,
             "warmup_epochs": args.warmup_epochs,
             "batch_size": args.batch_size, "seed": args.seed,
+            "learning_rate": args.learning_rate,
+            "train_examples": args.train_examples,
             "num_samples": args.num_samples,
             "test_examples": args.test_examples,
             "components": {"mog": args.mog_components,
@@ -124,7 +133,7 @@ def run_one(name, args, x_train, x_test, protocol):
                                posterior=make_posterior(name, args))
     if name == "vamp":
         vae.prior.initialize_from(x_train, seed=args.seed)
-    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     stream = kv.data.TrainingStream(x_train, batch_size=args.batch_size,
                                     binarize="dynamic", seed=args.seed)
     start = time.perf_counter()
@@ -193,7 +202,7 @@ def _active(result):
 
 def render(results, args, command, machine, protocol, figure):
     lines = [
-        SECTION, "",
+        f"## {args.name}", "",
         f"{machine['date']}, {machine['cpu_model']} ({machine['cpu_cores']} cores), "
         f"CPU only; Python {machine['python']}, git {machine['git_commit']}.", "",
         f"    {command}", "",
@@ -201,7 +210,7 @@ def render(results, args, command, machine, protocol, figure):
         f"decoder for every one-layer model (the two-layer model: Burda et "
         f"al.'s 784-200-200-100-100-100-50), single-sample ELBO, KL warm-up "
         f"over "
-        f"{args.warmup_epochs} epochs, Adam(1e-3), batch "
+        f"{args.warmup_epochs} epochs, Adam({args.learning_rate:g}), batch "
         f"{args.batch_size}, {args.epochs} epochs each (equal budget); test "
         f"log p(x) with K = {args.num_samples} on the first "
         f"{args.test_examples} test images, +- one standard error over the "
@@ -219,6 +228,20 @@ def render(results, args, command, machine, protocol, figure):
             f"{_active(r)} | {r['seconds_per_epoch']:.1f} | "
             + (f"{PAPER[r['model']]:.2f} |" if r['model'] in PAPER
                else "- |"))
+    by_model = {r["model"]: r for r in results}
+    if "standard" in by_model and "vamp" in by_model:
+        a, b = (by_model[m]["log_likelihood"] for m in ("standard", "vamp"))
+        ours = b["mean"] - a["mean"]
+        lines += [
+            "",
+            f"VampPrior minus standard prior, test log p(x): **{ours:+.2f} "
+            f"+- {(a['stderr'] ** 2 + b['stderr'] ** 2) ** 0.5:.2f} nats** "
+            f"at this budget ({args.epochs} epochs each; the error treats "
+            "the two estimates as independent, though they share the test "
+            "images, so it overstates the uncertainty); Tomczak & Welling "
+            f"(2018): {PAPER['vamp'] - PAPER['standard']:+.2f} nats "
+            f"({PAPER['vamp']:.2f} against {PAPER['standard']:.2f}).",
+        ]
     lines += [
         "",
         "The paper's column is Tomczak & Welling (2018), table 2, for the "
@@ -232,7 +255,7 @@ def render(results, args, command, machine, protocol, figure):
         "dimensions whose posterior mean varies over the test set (Burda et "
         "al. 2016's count, from E_q[z] as `posterior.mean` gives it).",
         "",
-        f"![samples of each model]({pathlib.Path(figure).relative_to(HERE)})",
+        f"![samples of each model]({figure})",
         "",
     ]
     return "\n".join(lines)
@@ -251,6 +274,17 @@ def main(argv=None):
                         help="KL warm-up length, the same for every model "
                              "(0: none)")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Adam's learning rate, the same for every model")
+    parser.add_argument("--train-examples", type=int, default=0,
+                        help="train on the first N images only (0: all; "
+                             "for trials)")
+    parser.add_argument("--root", default=None,
+                        help="directory for _out/, figures/ and RESULTS.md "
+                             "(default: benchmarks/)")
+    parser.add_argument("--name", default="models_mnist",
+                        help="names the RESULTS.md section, the figure and "
+                             "the kept results (default models_mnist)")
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--test-examples", type=int, default=10000)
     parser.add_argument("--mog-components", type=int, default=10)
@@ -273,19 +307,29 @@ def main(argv=None):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
 
+    if not args.name.replace("_", "").isalnum():
+        parser.error(f"--name must be letters, digits and '_'; received "
+                     f"{args.name!r}")
+    if not args.learning_rate > 0 or args.train_examples < 0:
+        parser.error("--learning-rate must be > 0 and --train-examples >= "
+                     f"0; received {args.learning_rate} and "
+                     f"{args.train_examples}")
     if not 0 <= args.warmup_epochs <= args.epochs:
         parser.error("--warmup-epochs must be between 0 and --epochs")
     (x_train, _), (x_test, _) = kv.data.load("mnist", binarize="dynamic",
                                              seed=args.seed)
+    if args.train_examples:
+        x_train = x_train[: args.train_examples]
     if args.vamp_components > len(x_train):
         parser.error(f"--vamp-components must be at most {len(x_train)}")
     x_test = x_test[: args.test_examples]
     protocol = kv.data.describe_protocol("mnist", "dynamic", seed=args.seed)
-    out_dir = HERE / "_out"
-    out_dir.mkdir(exist_ok=True)
+    root = pathlib.Path(args.root) if args.root else HERE
+    out_dir = root / "_out"
+    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for name in names:
-        path = out_dir / f"models_mnist_{name}.json"
+        path = out_dir / f"{args.name}_{name}.json"
         if path.exists() and not args.fresh:
             kept = json.loads(path.read_text())
             if all(kept.get(k) == v for k, v in settings(name, args).items()):
@@ -301,16 +345,17 @@ def main(argv=None):
         print(f"{name}: test log p(x) {result['log_likelihood']['mean']:.2f} "
               f"+- {result['log_likelihood']['stderr']:.2f} nats", flush=True)
 
-    fig_dir = HERE / "figures"
-    fig_dir.mkdir(exist_ok=True)
-    figure = plot(results, fig_dir / "models_mnist.png")
+    fig_dir = root / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figure = plot(results, fig_dir / f"{args.name}.png")
     text = render(results, args, this_command(), _common.machine_info(),
-                  protocol, figure)
+                  protocol, figure.relative_to(root).as_posix())
     print(text)
     if not args.no_write:
         from likelihood_mnist import update_results
 
-        update_results(HERE / "RESULTS.md", text, section=SECTION)
+        update_results(root / "RESULTS.md", text, section=f"## {args.name}")
+    return results
 
 
 if __name__ == "__main__":
