@@ -319,7 +319,14 @@ def render_card(root, machine, figure=None):
         "Paper: Burda, Grosse & Salakhutdinov (2016), table 1 (test "
         "negative log-likelihood; shown here as log p(x)). The k = 50 rows "
         "wait for a GPU; the others run on this CPU a few hours per "
-        "session, resuming from benchmarks/checkpoints/.", "",
+        "session, resuming from benchmarks/checkpoints/, two rows at a "
+        "time, each on a core of its own with one thread per op "
+        "(`bash benchmarks/run_rows.sh MINUTES \"--layers 1\" \"--layers "
+        "2\"`). Measured 2026-12-06 on the 2-core Intel Xeon: the one-layer "
+        "row's epoch (3,000 steps of batch 20) takes 7 s that way against "
+        "6 s with TensorFlow's default threads on both cores, the two-layer "
+        "row's 11 s; a full row is about 6.5 h (one layer) and 10 h (two) "
+        "of one core.", "",
     ]
     fast = [name for name in row_names(root) if name.startswith("fast-")]
     if fast:
