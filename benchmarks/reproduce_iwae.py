@@ -526,6 +526,21 @@ def main(argv=None):
     return 0
 
 
+def spot_check(run_dir, num_samples=5000, examples=100):
+    """log p(x) of the first `examples` test images, K = `num_samples`,
+    seed 0, by the code of `keras-vae evaluate RUN_DIR --max-examples N`:
+    a number the test suite re-scores a shipped model to in seconds (the
+    full evaluation takes minutes)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        report, _ = kv.evaluation.evaluate_run(
+            run_dir, num_samples=num_samples, max_examples=examples, seed=0,
+            verbose=0, output_dir=out)
+    return {"test_examples": examples, "num_samples": num_samples,
+            "seed": 0, "mean": report["log_likelihood"]["mean"]}
+
+
 def finish(args, root, name, vae, state, argv):
     """Writes benchmarks/pretrained/<name>/ (model.keras, config.json,
     metrics.json, history.json, evaluation.json/.txt, result.json) and
@@ -562,13 +577,14 @@ def finish(args, root, name, vae, state, argv):
     command = ("python benchmarks/reproduce_iwae.py "
                + " ".join(shlex.quote(a) for a in argv))
     registry = None if root == HERE else root / "registry.json"
+    check = spot_check(run.path, num_samples=args.num_samples)
     kv.pretrained.register(
         name, run.path, registry=registry,
         description=(f"Burda et al. (2016)'s {args.layers}-stochastic-"
                      f"layer VAE, {args.objective} k = {args.k}, batch "
                      f"{args.batch_size}, {state['epochs_done']} epochs, "
                      f"{describe_schedule(args)}"),
-        protocol=report["protocol"], log_likelihood=entry_ll,
+        protocol=report["protocol"], log_likelihood=entry_ll, check=check,
         active_units=report["active_units"]["count"],
         paper_log_likelihood=-PAPER_NLL[key], command=command,
         train_hours=round(state["train_seconds"] / 3600, 2))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import keras_vae as kv
+from keras_vae import cli
 from keras_vae import pretrained
 
 
@@ -86,3 +87,21 @@ def test_every_shipped_model_matches_its_recorded_hash_and_protocol():
                pretrained.CHECKOUT_DIR.glob(f"*/{pretrained.MODEL_FILE}")}
     assert shipped <= set(models), (
         f"run directories without a registry entry: {shipped - set(models)}")
+
+
+@pytest.mark.parametrize("name", pretrained.available())
+def test_every_shipped_model_rescores_to_its_recorded_spot_check(
+        name, data_dir, tmp_path, capsys):
+    # `keras-vae evaluate NAME` on the first test images, as a user would
+    # run it, gives the number recorded when the model was finished.
+    check = pretrained.info(name)["check"]
+    assert cli.main(["evaluate", name, "--num-samples",
+                     str(check["num_samples"]), "--max-examples",
+                     str(check["test_examples"]), "--seed",
+                     str(check["seed"]), "--out", str(tmp_path),
+                     "--verbose", "0"]) == 0
+    assert "SHA-256 checked" in capsys.readouterr().out
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert result["log_likelihood"]["mean"] == pytest.approx(
+        check["mean"], abs=0.01)
+    assert "dynamic binarization" in result["protocol"]

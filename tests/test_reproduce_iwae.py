@@ -101,6 +101,8 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
         (run_b / "model.keras").read_bytes()).hexdigest()
     assert entry["log_likelihood"]["mean"] == pytest.approx(ll)
     assert entry["log_likelihood"]["num_samples"] == 20
+    assert entry["check"]["test_examples"] == 100
+    assert entry["check"]["num_samples"] == 20
     assert entry["paper_log_likelihood"] == -result_nll(layers)
     # The same settings only: another row size is refused.
     with pytest.raises(SystemExit):
