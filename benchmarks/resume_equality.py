@@ -34,7 +34,7 @@ def _command(run_dir, args):
         "--max-train-examples", str(args.examples), "--epochs",
         str(args.epochs), "--batch-size", "100", "--latent-dim", "50",
         "--hidden-units", "200,200", "--warmup-steps", str(args.warmup_steps),
-        "--save-freq", str(args.save_freq), "--seed", "0", "--verbose", "0",
+        "--save-freq", str(args.save_freq), "--seed", "0", "--progress", "0",
         "--out", str(run_dir),
     ] + (["--steps-per-execution", str(args.steps_per_execution)]
          if args.steps_per_execution else [])

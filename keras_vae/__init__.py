@@ -9,7 +9,14 @@ __version__ = "0.1.0"
 
 import sys as _sys
 
-import keras as _keras
+from keras_vae import _startup
+
+if _startup.is_quiet_cli():
+    # The `keras-vae` command without --verbose: no TensorFlow start-up
+    # noise (keras_vae._startup says what and why).
+    _startup.quiet_import(["tensorflow", "keras", "tensorflow_probability"])
+
+import keras as _keras  # noqa: E402
 
 if _keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -28,6 +35,7 @@ from keras_vae import objectives  # noqa: E402
 from keras_vae import posteriors  # noqa: E402
 from keras_vae import pretrained  # noqa: E402
 from keras_vae import priors  # noqa: E402
+from keras_vae import progress  # noqa: E402
 from keras_vae import serving  # noqa: E402
 from keras_vae import training  # noqa: E402
 from keras_vae.data import stream as _stream  # noqa: E402

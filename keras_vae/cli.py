@@ -108,10 +108,23 @@ def _add_train_parser(subparsers):
                    help="run directory to write")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in RUN_DIR")
-    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1",
-                                                         "2"])
+    _add_output_options(p, progress=("auto", "0", "1", "2"))
     _add_training_options(p)
     p.set_defaults(func=_run_train)
+
+
+def _add_output_options(p, progress=None):
+    """--verbose (TensorFlow's own log) and, where the command shows
+    progress, --progress."""
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's start-up and C++ log (hidden by "
+                        "default; see keras_vae._startup)")
+    if progress:
+        levels = ", ".join(progress[1:])
+        p.add_argument("--progress", default="auto", choices=progress,
+                       help="progress output: auto (default: a live bar "
+                            "on a terminal, one line per epoch or per 30 s "
+                            f"in a log file), or Keras' verbose {levels}")
 
 
 def _save_freq(text):
@@ -198,7 +211,8 @@ def _resolve_binarize(args):
 def _run_train(args):
     from keras_vae import runs
 
-    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    verbose = args.progress if args.progress == "auto" else int(
+        args.progress)
     config = runs.TrainConfig(
         run_dir=args.out,
         dataset=args.dataset,
@@ -246,6 +260,8 @@ def _run_train(args):
         f"Test ELBO{given} {test['elbo']:.2f} nats (reconstruction "
         f"{test['reconstruction_loss']:.2f}, KL {test['kl_loss']:.2f}); "
         f"{metrics['seconds_per_epoch']:.1f} s per epoch"
+        + (f" (over the {metrics['epochs_this_process']:.4g} epochs this "
+           "process trained)" if metrics.get("resumed_from_step") else "")
     )
     print(f"Run directory: {os.path.abspath(args.out)}")
     return 0
@@ -268,6 +284,7 @@ def _add_export_parsers(subparsers):
                    help="model base path, e.g. saved_models/mnist_vae")
     p.add_argument("--version", type=_positive_int, default=None,
                    help="version number (default: the next one)")
+    _add_output_options(p)
     p.set_defaults(func=_run_export)
 
     p = subparsers.add_parser(
@@ -284,6 +301,7 @@ def _add_export_parsers(subparsers):
     p.add_argument("path", metavar="PATH",
                    help="saved_models/NAME or saved_models/NAME/VERSION")
     p.add_argument("--batch-size", type=_positive_int, default=4)
+    _add_output_options(p)
     p.set_defaults(func=_run_serve_check)
 
 
@@ -340,7 +358,7 @@ def _add_evaluate_parser(subparsers):
                    help="seed of the importance samples (default: 0)")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="at most this many examples per step")
-    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1"])
+    _add_output_options(p, progress=("auto", "0", "1"))
     p.set_defaults(func=_run_evaluate)
 
 
@@ -348,7 +366,8 @@ def _run_evaluate(args):
     from keras_vae import evaluation
     from keras_vae import pretrained
 
-    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    verbose = args.progress if args.progress == "auto" else int(
+        args.progress)
     run_dir = args.run_dir
     if not os.path.exists(run_dir) and run_dir in pretrained.available():
         run_dir = str(pretrained.locate(run_dir))

@@ -139,8 +139,13 @@ def plot_history(history, path, title=None):
     return save_figure(fig, path)
 
 
-def plot_latent_scatter(z_mean, labels, path, title=None):
-    """2-D latent means coloured by label (the Keras blog's figure)."""
+def plot_latent_scatter(z_mean, labels, path, title=None, class_names=None):
+    """2-D latent means coloured by label (the Keras blog's figure).
+
+    `class_names` (one per label value, e.g. `keras_vae.data.class_names(
+    "fashion_mnist")`) name the colour bar's ticks; without them the bar
+    shows the label numbers.
+    """
     z_mean = np.asarray(z_mean)
     if z_mean.ndim != 2 or z_mean.shape[1] != 2:
         raise ValueError(
@@ -151,9 +156,27 @@ def plot_latent_scatter(z_mean, labels, path, title=None):
     if labels is None:
         ax.scatter(z_mean[:, 0], z_mean[:, 1], s=2, alpha=0.5)
     else:
-        points = ax.scatter(z_mean[:, 0], z_mean[:, 1], c=labels, s=2,
-                            cmap="tab10", alpha=0.7)
-        fig.colorbar(points, ax=ax, label="label")
+        labels = np.asarray(labels)
+        if class_names is None:
+            points = ax.scatter(z_mean[:, 0], z_mean[:, 1], c=labels, s=2,
+                                cmap="tab10", alpha=0.7)
+            fig.colorbar(points, ax=ax, label="label")
+        else:
+            names = list(class_names)
+            if labels.size and (labels.min() < 0
+                                or labels.max() >= len(names)):
+                raise ValueError(
+                    f"The labels run from {labels.min()} to {labels.max()}, "
+                    f"but {len(names)} class names were given "
+                    f"({names[:3]}...): pass one name per label value.")
+            # One colour per class, and a tick at the middle of each.
+            cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20",
+                                len(names))
+            points = ax.scatter(z_mean[:, 0], z_mean[:, 1], c=labels, s=2,
+                                cmap=cmap, vmin=-0.5,
+                                vmax=len(names) - 0.5, alpha=0.7)
+            bar = fig.colorbar(points, ax=ax, ticks=range(len(names)))
+            bar.ax.set_yticklabels(names)
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(title or "test set in latent space (z_mean)")

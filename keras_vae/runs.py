@@ -537,6 +537,17 @@ def _steps_per_execution(config, steps_per_epoch):
     return spe
 
 
+def resume_message(run_dir, step, steps_per_epoch, epochs):
+    """"Resuming RUN_DIR from the backup at epoch E, step S ..." for a run
+    that restarts from its backup after `step` global steps."""
+    epoch = -(-step // steps_per_epoch)  # the epoch the backup was taken in
+    done = step - (epoch - 1) * steps_per_epoch
+    where = ("its end" if done == steps_per_epoch
+             else f"{done} of its {steps_per_epoch} steps")
+    return (f"Resuming {run_dir} from the backup at epoch {epoch}, step "
+            f"{step} ({where}); training to epoch {epochs}.")
+
+
 def train(config, callbacks=()):
     """Trains a VAE as `config` says and fills its run directory.
 
@@ -632,6 +643,10 @@ def train(config, callbacks=()):
     else:  # (x, y) batches in order
         test_ds = tf.data.Dataset.from_tensor_slices(
             (x_test, test_labels)).batch(test_batch)
+    start_step = backup.resume_step()
+    if start_step:
+        print(resume_message(config.run_dir, start_step, steps_per_epoch,
+                             config.epochs), flush=True)
     start = time.perf_counter()
     history = model.fit(
         train_ds, epochs=config.epochs, validation_data=test_ds,
@@ -640,10 +655,17 @@ def train(config, callbacks=()):
         shuffle=False,
     )
     seconds = time.perf_counter() - start
+    # The epochs this process trained (a fraction for a resumed epoch).
+    epochs_run = (config.epochs * steps_per_epoch - start_step) / (
+        steps_per_epoch)
 
     run.save_model(model)
     history_dict = {k: [float(v) for v in vs]
                     for k, vs in history.history.items()}
+    earlier = backup.restored_history()
+    if earlier:  # a resumed run: the epochs of the earlier processes first
+        history_dict = {k: list(earlier.get(k, [])) + v
+                        for k, v in history_dict.items()}
     run.write_json(RunDirectory.HISTORY, history_dict)
 
     test = model.evaluate(test_ds, return_dict=True, verbose=0)
@@ -665,7 +687,9 @@ def train(config, callbacks=()):
         "train_examples": int(len(x_train)),
         "test_examples": int(len(x_test)),
         "seconds": seconds,
-        "seconds_per_epoch": seconds / max(1, config.epochs),
+        "seconds_per_epoch": seconds / max(epochs_run, 1e-9),
+        "resumed_from_step": int(start_step),
+        "epochs_this_process": epochs_run,
         "cpu_threads": cpu_threads,
         "test": {
             "elbo": float(test["elbo"]),
@@ -678,7 +702,9 @@ def train(config, callbacks=()):
     }
     run.write_json(RunDirectory.METRICS, metrics)
     write_figures(model, x_test, y_test, config.run_dir, history_dict,
-                  title=protocol, class_names=class_names)
+                  title=protocol, class_names=class_names or (
+                      None if y_test is None
+                      else data.class_names(config.dataset, y_test)))
     return model, metrics
 
 
@@ -737,7 +763,8 @@ def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
                   seed=0, class_names=None):
     """Writes the standard figures of a run into RUN_DIR/figures; for a
     conditional model also samples_per_class.png (one row per class of
-    `class_names`, the same ten z in every row)."""
+    `class_names`, the same ten z in every row). `class_names` also label
+    the colour bar of the latent scatter."""
     fig_dir = os.path.join(run_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     paths = {}
@@ -788,6 +815,7 @@ def write_figures(model, x_test, y_test, run_dir, history=None, title=None,
         labels = None if y_test is None else y_test[:5000]
         paths["latent_scatter"] = plotting.plot_latent_scatter(
             z_mean, labels, os.path.join(fig_dir, "latent_scatter.png"),
+            class_names=class_names,
             title=("test set in latent space (z_mean of q(z | x, y))"
                    if conditional else None),
         )

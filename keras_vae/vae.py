@@ -11,6 +11,7 @@ from keras_vae import networks
 from keras_vae import objectives
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
+from keras_vae import progress
 from keras_vae.data import checks as data_checks
 from keras_vae.sampling import Sampling
 from keras_vae.training import distribute
@@ -720,6 +721,10 @@ class VAE(keras.Model):
         x = self._check_input(x)
         if isinstance(x, np.ndarray):
             y = self.check_labels(y, len(x), "y")
+        if len(args) < 2:  # verbose not given by position
+            # A live bar on a terminal, one line where stdout is a log.
+            kwargs["verbose"] = progress.fit_verbose(
+                kwargs.get("verbose", "auto"))
         return super().evaluate(x, y, *args, **kwargs)
 
     # -- user-facing methods ---------------------------------------------

@@ -21,7 +21,7 @@ def test_train_writes_model_metrics_and_figures(tmp_path, data_dir):
     status = cli.main([
         "train", "--dataset", "mnist", "--latent-dim", "2",
         "--hidden-units", "64", "--epochs", "2",
-        "--max-train-examples", "2000", "--out", str(run), "--verbose", "0",
+        "--max-train-examples", "2000", "--out", str(run), "--progress", "0",
     ])
     assert status == 0
     metrics = json.loads((run / "metrics.json").read_text())
@@ -117,7 +117,7 @@ def test_train_with_a_learned_prior(tmp_path, data_dir, prior, components,
         "train", "--dataset", "mnist", "--latent-dim", "2",
         "--hidden-units", "32", "--epochs", "1", "--prior", prior,
         "--prior-components", str(components), "--posterior", posterior,
-        "--max-train-examples", "400", "--out", str(run), "--verbose", "0",
+        "--max-train-examples", "400", "--out", str(run), "--progress", "0",
     ]
     if posterior == "iaf":
         argv += ["--flows", "3"]
@@ -165,7 +165,7 @@ def test_train_with_two_stochastic_layers(tmp_path, data_dir):
         "train", "--dataset", "mnist", "--stochastic-layers", "2",
         "--latent-dims", "6,3", "--hidden-units", "32", "--epochs", "1",
         "--objective", "iwae", "--num-samples", "2",
-        "--max-train-examples", "300", "--out", str(run), "--verbose", "0",
+        "--max-train-examples", "300", "--out", str(run), "--progress", "0",
     ])
     assert status == 0
     config = json.loads((run / "config.json").read_text())
@@ -265,7 +265,7 @@ def test_train_conditional_writes_samples_per_class(tmp_path, data_dir):
     status = cli.main([
         "train", "--dataset", "mnist", "--conditional",
         "--latent-dim", "2", "--hidden-units", "32", "--epochs", "1",
-        "--max-train-examples", "1000", "--out", str(run), "--verbose", "0",
+        "--max-train-examples", "1000", "--out", str(run), "--progress", "0",
     ])
     assert status == 0
     assert json.loads((run / "config.json").read_text())["conditional"]

@@ -99,7 +99,7 @@ def test_every_shipped_model_rescores_to_its_recorded_spot_check(
                      str(check["num_samples"]), "--max-examples",
                      str(check["test_examples"]), "--seed",
                      str(check["seed"]), "--out", str(tmp_path),
-                     "--verbose", "0"]) == 0
+                     "--progress", "0"]) == 0
     assert "SHA-256 checked" in capsys.readouterr().out
     result = json.loads((tmp_path / "evaluation.json").read_text())
     assert result["log_likelihood"]["mean"] == pytest.approx(

@@ -141,7 +141,7 @@ def test_a_finished_row_rescored_by_name_with_keras_vae_evaluate(
     out = tmp_path / "rescore"
     assert cli.main(["evaluate", name, "--num-samples", "20",
                      "--max-examples", "40", "--out", str(out),
-                     "--verbose", "0"]) == 0
+                     "--progress", "0"]) == 0
     assert "SHA-256 checked" in capsys.readouterr().out
     rescored = json.loads((out / "evaluation.json").read_text())
     assert rescored["log_likelihood"]["mean"] == pytest.approx(

@@ -7,11 +7,11 @@ SavedModel export runs too (Burda, Grosse & Salakhutdinov 2016).
 
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_vae import objectives
+from keras_vae import progress
 from keras_vae.evaluation.results import (
     LogLikelihoodResult,
     IWAEResult,
@@ -126,7 +126,8 @@ def _importance_sample(model, x, k, seed, batch_size, chunk_size, verbose,
     num_chunks = -(-k // chunk)
     steps = -(-n // batch)
     show = (verbose == "auto" and steps > 1) or verbose in (1, True)
-    bar = keras.utils.Progbar(steps, unit_name="batch") if show else None
+    bar = progress.Progress(
+        steps, f"importance sampling, K = {k}") if show else None
     fn = _importance_fn(model)
     log_px = np.empty(n, np.float64)
     mean_log_px_z = np.empty(n, np.float64)

@@ -8,6 +8,7 @@ import shutil
 
 import h5py
 import keras
+import numpy as np
 
 from keras_vae import _keras_internals
 from keras_vae.training._checks import (
@@ -109,6 +110,10 @@ class BackupAndRestore(keras.callbacks.Callback):
                                           "training_metadata.json")
         self.previous_weights_path = f"{self.weights_path}.bkp"
         self.previous_metadata_path = f"{self.metadata_path}.bkp"
+        self.history_path = os.path.join(self.backup_dir, "history.json")
+        self._epoch_logs = []
+        self._restored_logs = None
+        self._resumed = False
         self._step = 0
         self._last_saved_step = 0
         self._epoch = 0
@@ -199,6 +204,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._epoch = 0
         self._save_after_epoch = False
         self._partial_epoch = None
+        self._epoch_logs = []
+        self._restored_logs = None
+        self._resumed = state is not None
         if state is None:
             return
         if not self.model.built:
@@ -239,10 +247,39 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._last_saved_step = self._step
         epoch, done = divmod(self._step, steps)
         self._epoch = epoch
+        restored = self._read_epoch_logs(epoch)
+        self._epoch_logs = list(restored or [])
+        self._restored_logs = restored
         _keras_internals.set_initial_epoch(self.model, epoch)
         if done:
             self._partial_epoch = epoch
             self._partial_batches = steps - done
+
+    def _read_epoch_logs(self, epochs):
+        """The logs of the first `epochs` epochs from BACKUP_DIR/history.json
+        (written before the weights, so it holds at least as many), or None
+        when the file is missing or short (a backup of an older version)."""
+        try:
+            with open(self.history_path) as f:
+                logs = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return logs[:epochs] if len(logs) >= epochs else None
+
+    def restored_history(self):
+        """The per-epoch logs of the epochs a resumed `fit` did not run
+        itself, as a Keras history dict ({"loss": [...], ...}); {} when
+        this `fit` started from scratch, None when the backup predates
+        the stored history. Read it after `fit`."""
+        if not self._resumed:
+            return {}
+        if self._restored_logs is None:
+            return None
+        keys = []
+        for logs in self._restored_logs:
+            keys.extend(k for k in logs if k not in keys)
+        return {k: [logs.get(k, float("nan")) for logs in self._restored_logs]
+                for k in keys}
 
     def execution_period(self):
         """Steps between backups (None: at epoch ends), so that `fit`
@@ -282,6 +319,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         if epoch == self._partial_epoch:
             self._partial_epoch = None
         self._epoch = epoch + 1
+        self._epoch_logs.append(
+            {k: float(v) for k, v in (logs or {}).items()
+             if np.ndim(v) == 0})
         if self.save_freq == "epoch" or self._save_after_epoch:
             self._save_after_epoch = False
             self._last_saved_step = self._step
@@ -318,6 +358,12 @@ class BackupAndRestore(keras.callbacks.Callback):
             "optimizer_iterations": int(self.model.optimizer.iterations),
             "fingerprint": model_fingerprint(self.model),
         }
+        # The history of the finished epochs goes first: it may run ahead
+        # of the weights after a kill, never behind (restore cuts it).
+        tmp = f"{self.history_path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self._epoch_logs[:self._epoch], f)
+        os.replace(tmp, self.history_path)
         partial = os.path.join(self.backup_dir, "partial.weights.h5")
         self.model.save_weights(partial, overwrite=True)
         # The step lives inside the weights file, so weights and step are

@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae import progress
 from keras_vae.data import stream as stream_lib
 from keras_vae.training import distribute
 
@@ -248,6 +249,8 @@ def fit(model, keras_fit, *args, **kwargs):
     bound.apply_defaults()
     a = dict(bound.arguments)
     del a["self"]
+    # One line per epoch where stdout is a log, not a terminal.
+    a["verbose"] = progress.fit_verbose(a["verbose"])
     _attach_schedule(model, a["callbacks"])
     x = a["x"]
     if a["sample_weight"] is not None:

@@ -101,7 +101,7 @@ def run_dir(tmp_path, data_dir):
 
 def test_cli_evaluate_writes_results(run_dir, capsys):
     status = cli.main(["evaluate", str(run_dir), "--num-samples", "8",
-                       "--max-examples", "30", "--verbose", "0"])
+                       "--max-examples", "30", "--progress", "0"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert "log p(x)" in out and "K = 8" in out

@@ -182,7 +182,8 @@ def test_keras_vae_train_resumes_to_the_same_model(tmp_path, data_dir):
     diff = _max_abs_diff(reference.get_weights(), loaded.get_weights())
     assert diff <= 1e-6, diff
     history = json.loads((tmp_path / "b" / "history.json").read_text())
-    assert len(history["loss"]) == 1  # only epoch 2 ran after the resume
+    # Epoch 1's logs come from the backup, epoch 2's from this process.
+    assert len(history["loss"]) == 2
 
 
 def test_steps_per_execution_default_and_alignment(tmp_path):
