@@ -409,10 +409,15 @@ def export_saved_model(model, base_dir, version=None, warmup="auto",
         ImportError: warmup=True without tensorflow-serving-api.
 
     Example:
+        >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> path = kv.export_saved_model(vae, "saved_models/mnist_vae")
+        >>> path
+        'saved_models/mnist_vae/1'
         >>> served = tf.saved_model.load(path)
-        >>> served.signatures["log_likelihood"](
+        >>> out = served.signatures["log_likelihood"](
         ...     x=tf.constant(x_test[:8]), num_samples=tf.constant(1000))
+        >>> {name: tuple(value.shape) for name, value in out.items()}
+        {'log_likelihood': (8,)}
     """
     _check_model(model)
     version = _check_version(version)

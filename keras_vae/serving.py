@@ -21,6 +21,8 @@ Example:
     >>> client = RestClient("http://localhost:8501", "mnist_vae")
     >>> scores = client.log_likelihood(x_test[:16], num_samples=1000)
     >>> z = client.encode(x_test[:16])["z_mean"]
+    >>> scores.shape, z.shape  # nats per image; a 50-d latent mean each
+    ((16,), (16, 50))
 """
 
 import json
@@ -230,7 +232,7 @@ class RestClient(_SignatureMethods):
 
     Example:
         >>> client = RestClient("http://localhost:8501", "mnist_vae")
-        >>> client.predict("encode", instances=x[:2])["z_mean"].shape
+        >>> client.predict("encode", instances=x_test[:2])["z_mean"].shape
         (2, 50)
     """
 

@@ -61,6 +61,10 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
+    @property
+    def _model(self):  # the served model's name: server.model_name
+        return getattr(self.server, "model_name", MODEL)
+
     def _reply(self, status, payload):
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -71,7 +75,7 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.log.append(("GET", self.path, None, None))
-        if self.path == f"/v1/models/{MODEL}":
+        if self.path == f"/v1/models/{self._model}":
             return self._reply(200, {"model_version_status": [{
                 "version": "1", "state": "AVAILABLE",
                 "status": {"error_code": "OK", "error_message": ""}}]})
@@ -84,7 +88,7 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
             ("POST", self.path, body, self.headers.get("Content-Type")))
         match = re.fullmatch(r"/v1/models/([^/:]+)(/versions/\d+)?:predict",
                              self.path)
-        if not match or match.group(1) != MODEL:
+        if not match or match.group(1) != self._model:
             name = match.group(1) if match else self.path
             return self._reply(404, {
                 "error": f"Servable not found for request: Latest({name})"})
@@ -279,13 +283,14 @@ def test_rest_errors_name_the_signature(rest_server, x):
 # -- gRPC ---------------------------------------------------------------------
 class _PredictionService(
         prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, loaded):
+    def __init__(self, loaded, model_name=MODEL):
         self.loaded = loaded
+        self.model_name = model_name
         self.requests = []
 
     def Predict(self, request, context):
         self.requests.append(request)
-        if request.model_spec.name != MODEL:
+        if request.model_spec.name != self.model_name:
             context.abort(grpc.StatusCode.NOT_FOUND,
                           "Servable not found for request: "
                           f"Latest({request.model_spec.name})")

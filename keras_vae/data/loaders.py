@@ -605,7 +605,7 @@ def load(name_or_path, binarize=None, data_dir=None, seed=0):
         >>> (x_train, _), (x_test, _) = load("mnist", binarize="dynamic")
         >>> x_train.shape, x_test.shape
         ((60000, 28, 28, 1), (10000, 28, 28, 1))
-        >>> ds = make_dataset(x_train, binarize="dynamic", seed=0)
+        >>> ds = kv.datasets.make_dataset(x_train, binarize="dynamic", seed=0)
     """
     name = _canonical_name(name_or_path)
     valid = (("none", "static") if name == "binarized_mnist"

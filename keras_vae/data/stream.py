@@ -174,9 +174,16 @@ def make_dataset(
             binarize="dynamic".
 
     Example:
-        >>> (x_train, _), _ = load("mnist", binarize="dynamic")
-        >>> ds = make_dataset(x_train, batch_size=100, binarize="dynamic")
-        >>> vae.fit(ds, epochs=10)  # a fresh binarization every epoch
+        >>> (x_train, _), _ = kv.datasets.load("mnist", binarize="dynamic")
+        >>> ds = make_dataset(x_train[:1000], batch_size=100,
+        ...                   binarize="dynamic")
+        >>> {float(v) for v in np.unique(next(iter(ds)))}  # binary pixels
+        {0.0, 1.0}
+        >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
+        >>> vae.compile(optimizer="adam")
+        >>> history = vae.fit(ds, epochs=2, verbose=0)  # fresh draws each epoch
+        >>> len(history.history["loss"])
+        2
     """
     batch_size = checks.check_int(batch_size, "batch_size")
     mode = protocols.check_binarize(

@@ -113,8 +113,13 @@ class LinearKLWarmup(KLSchedule):
         end: float >= 0 or None (default): the model's `beta`.
 
     Example:
-        >>> vae.fit(ds, epochs=10, steps_per_epoch=600,
-        ...         callbacks=[LinearKLWarmup(warmup_steps=6000)])
+        >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
+        >>> vae.compile(optimizer="adam")
+        >>> history = vae.fit(x_train, epochs=3, batch_size=100, verbose=0,
+        ...                   callbacks=[LinearKLWarmup(warmup_steps=20)])
+        >>> # The weight of the last step of each epoch: 9/20, 19/20, 1.
+        >>> [round(w, 4) for w in history.history["kl_weight"]]
+        [0.45, 0.95, 1.0]
     """
 
     def __init__(self, warmup_steps, start=0.0, end=None):
