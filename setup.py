@@ -40,6 +40,12 @@ setup(
             "pytest>=8,<10",
             "tensorflow-serving-api>=2.21,<2.22",
         ],
+        # The manual: mkdocs build --strict (mkdocs.yml, docs/).
+        "docs": [
+            "mkdocs>=1.6,<2",
+            "mkdocs-material>=9.5,<10",
+            "mkdocstrings[python]>=0.26,<2",
+        ],
     },
     entry_points={"console_scripts": ["keras-vae=keras_vae.cli:main"]},
     classifiers=[

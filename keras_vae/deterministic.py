@@ -37,7 +37,7 @@ class DeterministicVAE(VAE):
     Takes the `VAE` arguments; `objective` must be "elbo" and `num_samples`
     1 (there is nothing to average or weight without draws).
 
-    Example:
+    Examples:
         >>> enc = kv.build_mlp_encoder((28, 28, 1), 20, (200,))
         >>> dec = kv.build_mlp_decoder(20, (28, 28, 1), (200,))
         >>> model = DeterministicVAE(enc, dec, likelihood="bernoulli")

@@ -93,7 +93,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
     The batch shape is the shape of the parameters without their last axis;
     events are scalars.
 
-    Example:
+    Examples:
         >>> d = DiscretizedLogisticMixture([0.0], [0.5], [0.1])
         >>> float(tf.reduce_sum(d.prob(levels())))  # sums to 1 over levels
         1.0
@@ -190,7 +190,7 @@ class EightBitCategorical(tfd.Distribution):
         logits: tensor (..., 256), unnormalised log-probabilities of the
             levels 0, 1/255, ..., 1.
 
-    Example:
+    Examples:
         >>> d = EightBitCategorical(tf.zeros((256,)))
         >>> float(d.log_prob(0.5)) == -np.log(256)  # doctest: +SKIP
     """

@@ -408,7 +408,7 @@ def export_saved_model(model, base_dir, version=None, warmup="auto",
             existing `version`.
         ImportError: warmup=True without tensorflow-serving-api.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> path = kv.export_saved_model(vae, "saved_models/mnist_vae")
         >>> path

@@ -791,7 +791,7 @@ def get(identifier):
     Raises:
         ValueError: for an unknown name, listing the valid ones.
 
-    Example:
+    Examples:
         >>> get("gaussian").scale
         1.0
     """

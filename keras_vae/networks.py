@@ -132,7 +132,7 @@ def build_mlp_encoder(
     Returns:
         A built functional `keras.Model`.
 
-    Example:
+    Examples:
         >>> enc = build_mlp_encoder((28, 28, 1), 50, hidden_units=(200, 200))
     """
     input_shape = _check_shape(input_shape, "input_shape")

@@ -31,7 +31,7 @@ The heads:
   joint latent of several stochastic layers (Burda et al. 2016), built
   with its prior by `kv.build_hierarchical_vae`.
 
-Example:
+Examples:
     >>> head = kv.posteriors.get("diagonal")
     >>> head.params_size(2)
     (2, 2)
@@ -226,7 +226,7 @@ class DiagonalGaussian(_MeanAndLogVariance, Posterior):
     exp(z_log_var); inside that range nothing changes. Against the standard
     normal prior the KL has a closed form.
 
-    Example:
+    Examples:
         >>> head = DiagonalGaussian()
         >>> z_mean, z_log_var = head.from_encoder([tf.zeros((1, 2)),
         ...                                        tf.fill((1, 2), 40.0)])
@@ -296,7 +296,7 @@ class FullCovarianceGaussian(Posterior):
     closed form (`objectives.full_gaussian_kl`); it does not split by
     dimension, so free bits are refused with it.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), 10, posterior="full")
         >>> [o.shape[-1] for o in vae.encoder.outputs]
         [10, 55]
@@ -431,7 +431,7 @@ class MaskedAutoregressiveNetwork(keras.layers.Layer):
             kernel when it feeds the output directly) starts at zero.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> net = MaskedAutoregressiveNetwork(3, hidden_units=(8,))
         >>> shift, log_scale = net(tf.zeros((2, 3)))
     """
@@ -546,7 +546,7 @@ class InverseAutoregressiveFlow(Posterior):
         latent_dim: int or None (set by the VAE from its decoder).
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), 10,
         ...     posterior=kv.posteriors.InverseAutoregressiveFlow(num_flows=2))
         >>> [o.shape[-1] for o in vae.encoder.outputs]
@@ -896,7 +896,7 @@ def get(identifier):
     Raises:
         ValueError: an unknown name, or an object that is not a posterior.
 
-    Example:
+    Examples:
         >>> type(get(None)).__name__
         'DiagonalGaussian'
     """

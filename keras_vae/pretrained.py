@@ -173,7 +173,7 @@ def load(name, directory=None, registry=None, compile=True):
     Raises:
         ValueError, FileNotFoundError: see `locate`.
 
-    Example:
+    Examples:
         >>> vae = kv.pretrained.load("iwae-1layer-vae-k1")  # doctest: +SKIP
         >>> vae.log_likelihood(x_test[:10], num_samples=5000)  # doctest: +SKIP
     """

@@ -28,7 +28,7 @@ A diagonal-Gaussian posterior has a closed-form KL only against the
 standard normal; with the two mixtures the `Sampling` layer adds the
 single-draw Monte-Carlo KL, log q(z|x) - log p(z) of the z it returns.
 
-Example:
+Examples:
     >>> prior = kv.priors.get("standard_normal")
     >>> prior.set_latent_dim(2)
     >>> prior.log_prob(tf.zeros((3, 2))).numpy().round(4)  # -log(2 pi)
@@ -157,7 +157,7 @@ class StandardNormal(Prior):
     Has no weights. A diagonal-Gaussian posterior has a closed-form KL
     against it.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), 2,
         ...                        prior=kv.priors.StandardNormal())
     """
@@ -204,7 +204,7 @@ class MixtureOfGaussians(Prior):
         seed: int or None. Seed of the means' initialiser.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), 2,
         ...                        prior=kv.priors.MixtureOfGaussians(10))
     """
@@ -302,7 +302,7 @@ class VampPrior(Prior):
         seed: int or None. Seed of the pseudo-inputs' initialiser.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), 40,
         ...                        prior=kv.priors.VampPrior(500))
         >>> vae.prior.initialize_from(x_train[:500])
@@ -565,7 +565,7 @@ def get(identifier):
     Raises:
         ValueError: an unknown name, or an object that is not a prior.
 
-    Example:
+    Examples:
         >>> type(get(None)).__name__
         'StandardNormal'
     """

@@ -13,7 +13,7 @@ cannot tell the two apart; the functions here look at stdout instead.
   evaluation): `keras.utils.Progbar` where stdout is interactive, else a
   plain line at most every `interval` seconds and one at the end.
 
-Example:
+Examples:
 
 >>> from keras_vae import progress
 >>> import io, contextlib

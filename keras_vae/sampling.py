@@ -58,7 +58,7 @@ class Sampling(keras.layers.Layer):
             (`posterior.sample_and_log_prob`): the output is (z, log_q), or
             (z, kl, log_q) with return_kl.
 
-    Example:
+    Examples:
         >>> z_mean = keras.Input((2,)); z_log_var = keras.Input((2,))
         >>> z = Sampling(seed=1)([z_mean, z_log_var])
     """

@@ -17,7 +17,7 @@ Both raise `ServingError`, naming the signature, the model and the server's
 message, when the server rejects a request (wrong shape or dtype, unknown
 signature or model) or cannot be reached.
 
-Example:
+Examples:
     >>> client = RestClient("http://localhost:8501", "mnist_vae")
     >>> scores = client.log_likelihood(x_test[:16], num_samples=1000)
     >>> z = client.encode(x_test[:16])["z_mean"]
@@ -230,7 +230,7 @@ class RestClient(_SignatureMethods):
         version: int or None (the latest version the server holds).
         timeout: seconds per request, default 60.
 
-    Example:
+    Examples:
         >>> client = RestClient("http://localhost:8501", "mnist_vae")
         >>> client.predict("encode", instances=x_test[:2])["z_mean"].shape
         (2, 50)
@@ -337,7 +337,7 @@ class GrpcClient(_SignatureMethods):
     Raises:
         ImportError: tensorflow-serving-api is not installed.
 
-    Example:
+    Examples:
         >>> client = GrpcClient("localhost:8500", "mnist_vae")
         >>> client.sample(4, seed=1)["x_mean"].shape
         (4, 28, 28, 1)

@@ -83,7 +83,7 @@ class VAE(keras.Model):
     `posterior.reparameterize`, `log_px_z`, `log_weights_at` and the
     functions of `keras_vae.objectives`.
 
-    Example:
+    Examples:
         >>> vae = build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> vae.compile(optimizer=keras.optimizers.Adam(1e-3))
         >>> history = vae.fit(x_train, epochs=2, batch_size=100, verbose=0)
@@ -836,7 +836,7 @@ class VAE(keras.Model):
         Returns:
             numpy array (num_samples, *event_shape).
 
-        Example:
+        Examples:
             >>> cvae = build_mlp_vae((28, 28, 1), 16, num_classes=10)
             >>> cvae.sample(8, seed=0, labels=3).shape  # eight 3s
             (8, 28, 28, 1)
@@ -1013,7 +1013,7 @@ def build_mlp_vae(
             prior, posterior (the encoder's outputs are sized by the
             posterior's `params_size`).
 
-    Example:
+    Examples:
         >>> vae = build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))
         >>> cvae = build_mlp_vae((28, 28, 1), 16, num_classes=10)
     """
@@ -1101,7 +1101,7 @@ def build_hierarchical_vae(
             trains every layer), passed to `VAE`. `prior` and `posterior`
             are set by the builder.
 
-    Example:
+    Examples:
         >>> vae = build_hierarchical_vae((28, 28, 1))
         >>> vae.latent_dim
         150

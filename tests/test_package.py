@@ -51,14 +51,17 @@ def test_the_design_contract_names_resolve():
         assert hasattr(kv, name), name
 
 
-def test_every_kv_name_the_readme_uses_resolves():
-    """A name the README tells users to call (kv.a.b...) exists."""
+def test_every_kv_name_the_readme_and_manual_use_resolves():
+    """A name the README or the manual tells users to call (kv.a.b...)
+    exists."""
     import re
 
-    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    root = pathlib.Path(__file__).resolve().parents[1]
+    text = "".join(p.read_text() for p in [root / "README.md",
+                                           *sorted((root / "docs").glob("*.md"))])
     names = sorted(set(re.findall(r"\bkv(?:\.[A-Za-z_][A-Za-z0-9_]*)+",
-                                  readme.read_text())))
-    assert len(names) > 20
+                                  text)))
+    assert len(names) > 40
     missing = []
     for name in names:
         obj = kv

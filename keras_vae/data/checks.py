@@ -87,7 +87,7 @@ def to_float32(x, what="x", source=None, consumer=None):
         ValueError: non-numeric dtype, no examples, or NaN / infinite
             values (the message names the first examples affected).
 
-    Example:
+    Examples:
         >>> to_float32(np.array([[0, 255]], np.uint8)).tolist()
         [[0.0, 1.0]]
     """

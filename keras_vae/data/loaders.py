@@ -548,7 +548,7 @@ def load_binarized_mnist_splits(data_dir=None):
             (listed in the message).
         ValueError: if the file is unreadable or not binary.
 
-    Example:
+    Examples:
         >>> splits = load_binarized_mnist_splits()
         >>> splits["valid"].shape
         (10000, 28, 28, 1)
@@ -601,7 +601,7 @@ def load(name_or_path, binarize=None, data_dir=None, seed=0):
         FileNotFoundError: a missing path, or a named dataset found nowhere
             (the message lists every place looked).
 
-    Example:
+    Examples:
         >>> (x_train, _), (x_test, _) = load("mnist", binarize="dynamic")
         >>> x_train.shape, x_test.shape
         ((60000, 28, 28, 1), (10000, 28, 28, 1))
@@ -656,7 +656,7 @@ def describe_protocol(name, binarize=None, seed=0):
         ValueError: unknown binarize mode, or a mode that `load` refuses
             for this dataset.
 
-    Example:
+    Examples:
         >>> describe_protocol("mnist", None)
         'MNIST, continuous pixels in [0, 1]'
     """

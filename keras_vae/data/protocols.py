@@ -66,7 +66,7 @@ def binarize_once(x, seed):
         ValueError: if `seed` is not a valid int, or `x` is empty, not
             finite, or outside [0, 1].
 
-    Example:
+    Examples:
         >>> binarize_once(np.array([0.0, 1.0]), seed=0).tolist()
         [0.0, 1.0]
         >>> x_test_bin = binarize_once(x_test, seed=0)  # same seed, same draw

@@ -173,7 +173,7 @@ def make_dataset(
             (x, y) tuple, non-finite x, or values outside [0, 1] with
             binarize="dynamic".
 
-    Example:
+    Examples:
         >>> (x_train, _), _ = kv.datasets.load("mnist", binarize="dynamic")
         >>> ds = make_dataset(x_train[:1000], batch_size=100,
         ...                   binarize="dynamic")
@@ -354,7 +354,7 @@ class TrainingStream:
             non-finite x, values outside [0, 1] with binarize="dynamic",
             labels that are not one non-negative integer per example.
 
-    Example:
+    Examples:
         >>> stream = TrainingStream(np.zeros((10, 3)), batch_size=4,
         ...                         shuffle=False)
         >>> stream.steps_per_epoch, tuple(stream.batch(2).shape)

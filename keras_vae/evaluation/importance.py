@@ -198,7 +198,7 @@ def log_likelihood(model, x, num_samples=5000, batch_size=None,
         ValueError: K < 1 or not an int; data that does not fit the model or
             that its likelihood cannot score.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> result = log_likelihood(vae, x_test[:50], num_samples=500,
         ...                         verbose=0)
@@ -255,7 +255,7 @@ def iwae_bound(model, x, k, seed=0, batch_size=None, verbose=0,
         `IWAEResult` with `.iwae`, `.elbo` (Monte-Carlo KL, same draws) and
         `.elbo_analytic_kl`, each (N,) float64 nats.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> r = iwae_bound(vae, x_test[:100], k=50)
         >>> bool(r.iwae.mean() >= r.elbo.mean())

@@ -112,7 +112,7 @@ class LinearKLWarmup(KLSchedule):
         start: float >= 0, default 0.0.
         end: float >= 0 or None (default): the model's `beta`.
 
-    Example:
+    Examples:
         >>> vae = kv.build_mlp_vae((28, 28, 1), latent_dim=2)
         >>> vae.compile(optimizer="adam")
         >>> history = vae.fit(x_train, epochs=3, batch_size=100, verbose=0,
