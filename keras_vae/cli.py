@@ -194,7 +194,7 @@ def _add_training_options(p):
                    help="TensorFlow's CPU thread pools: I threads per op, J "
                         "ops at once; tf = TensorFlow's default; auto = 1,"
                         "<CPUs> for MLPs on CPUs with at most 4 cores "
-                        "(measured 20-25%% faster there), else tf "
+                        "(faster there: benchmarks/RESULTS.md), else tf "
                         "(default: auto)")
 
 

@@ -66,8 +66,8 @@ def bernoulli_log_prob(logits, x, event_ndims):
     log p = -softplus(-l) and log(1 - p) = -softplus(l), the x terms combine
     through softplus(l) - softplus(-l) = l. Its gradient is written out,
     d/dl = x - sigmoid(l), so the backward pass is two element-wise ops
-    instead of the chain TensorFlow would derive (with the forward pass,
-    ~10 % of the MNIST MLP's train step on the 2-core CPU). Tested against
+    instead of the chain TensorFlow would derive (a measurable part of the
+    MNIST MLP's train step: benchmarks/RESULTS.md). Tested against
     TFP's log_prob and gradient (tests/test_likelihood_closed_forms.py).
 
     Args:

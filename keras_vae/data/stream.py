@@ -307,8 +307,8 @@ class TrainingStream:
     - in-graph (`batch(step)`, `next_batch()`): the compiled train function
       reads its batch from a tensor in memory. Fetching from a `tf.data`
       iterator is an op that must wait for the previous step's updates and
-      hand over to tf.data's threads; on the 2-core CPU of
-      benchmarks/RESULTS.md that cost ~0.35 ms of a ~1.2 ms MNIST MLP step.
+      hand over to tf.data's threads; on the 2-core CPU that cost a large
+      share of an MNIST MLP step (benchmarks/RESULTS.md, train_throughput).
       `VAE.fit` trains this way on arrays and on a stream given to it;
     - `dataset()`: the same batches through `tf.data`, which a
       `tf.distribute` strategy splits over its replicas.

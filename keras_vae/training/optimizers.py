@@ -18,14 +18,14 @@ interchangeable with Adam's), the same arithmetic
 up to floating-point rounding. With `amsgrad=True`, or on a backend other
 than TensorFlow, it falls back to Keras' own update.
 
-On the 2-core CPU, 600 train steps of the MNIST MLP took 1.08 s instead of
-1.20 s (`benchmarks/optimizer_step.py`; a plain gradient step, the least any
-update can cost, 0.95 s), and a full `fit` epoch 1.29 s instead of 1.36 s
-(benchmarks/RESULTS.md); computing the step's shared scalars once instead of
-per variable then took the 600 steps from 1.08 s to 1.04 s. With one thread
+On the 2-core CPU the fused update brought the MNIST MLP's step close to a
+plain gradient step, the least any update can cost
+(`benchmarks/optimizer_step.py`; the timings are in benchmarks/RESULTS.md,
+optimizer_step), and computing the step's shared scalars once instead of
+per variable saved a little more. With one thread
 per op and two ops at once (`keras_vae.threads`, what `keras-vae train`
 picks for the MLP there) Keras' element-wise Adam runs its per-variable ops
-side by side and the fused kernel gains less: 0.73 s against 0.75 s.
+side by side and the fused kernel gains less.
 `keras-vae train` uses it, and `VAE.compile` makes a plain
 `keras.optimizers.Adam` one in place (`fuse_adam`; `fused_adam=False` keeps
 Keras' Adam).

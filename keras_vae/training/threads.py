@@ -8,8 +8,8 @@ op is a few microseconds of work, splitting it costs more in hand-offs
 than it saves, while the backward pass has plenty of independent ops (the
 two products of each layer, one optimizer update per weight) to run at the
 same time. On the 2-core CPU of benchmarks/RESULTS.md one thread per op and
-two ops at once made the MNIST MLP's train step 20-25 % faster; the
-convolutional VAE, whose ops are large, was 20 % slower that way.
+two ops at once made the MNIST MLP's train step faster and the
+convolutional VAE, whose ops are large, slower (figures in RESULTS.md).
 
 `keras-vae train` therefore picks the pools itself (`cpu_threads="auto"`):
 
