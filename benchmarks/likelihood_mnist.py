@@ -72,7 +72,10 @@ def update_results(path, text, section=SECTION):
         new = old.rstrip("\n") + "\n\n" + text
     else:
         end = old.find("\n## ", start + len(section))
-        new = old[:start] + text + ("" if end < 0 else old[end + 1:])
+        if end < 0:
+            new = old[:start] + text
+        else:  # one blank line before the next section
+            new = old[:start] + text.rstrip("\n") + "\n\n" + old[end + 1:]
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(new)
     os.replace(tmp, path)

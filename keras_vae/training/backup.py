@@ -110,7 +110,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                                           "training_metadata.json")
         self.previous_weights_path = f"{self.weights_path}.bkp"
         self.previous_metadata_path = f"{self.metadata_path}.bkp"
-        self.history_path = os.path.join(self.backup_dir, "history.json")
+        self.history_path = os.path.join(self.backup_dir, "epoch_logs.json")
         self._epoch_logs = []
         self._restored_logs = None
         self._resumed = False
@@ -256,9 +256,10 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._partial_batches = steps - done
 
     def _read_epoch_logs(self, epochs):
-        """The logs of the first `epochs` epochs from BACKUP_DIR/history.json
-        (written before the weights, so it holds at least as many), or None
-        when the file is missing or short (a backup of an older version)."""
+        """The logs of the first `epochs` epochs from
+        BACKUP_DIR/epoch_logs.json (written before the weights, so it holds
+        at least as many), or None when the file is missing or short (a
+        backup of an older version)."""
         try:
             with open(self.history_path) as f:
                 logs = json.load(f)
