@@ -14,8 +14,6 @@ import argparse
 import importlib.util
 import pathlib
 
-from mkdocs.structure.files import File
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARK_FILES = ["RESULTS.md", "README.md", "figures/*.png",
                    "requirements-*.txt"]
@@ -23,6 +21,9 @@ PLACEHOLDER = "<!-- keras-vae help -->"
 
 
 def on_files(files, config):
+    # Imported here: the test suite imports this module without mkdocs.
+    from mkdocs.structure.files import File
+
     for pattern in BENCHMARK_FILES:
         for path in sorted((ROOT / "benchmarks").glob(pattern)):
             uri = path.relative_to(ROOT).as_posix()
