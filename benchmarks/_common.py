@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -101,6 +102,34 @@ def machine_info():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": _git_commit(),
     }
+
+
+def update_results(path, text, section):
+    """Replaces the section of RESULTS.md whose heading is `section` (a
+    line "## NAME", or "## NAME (...)" with a date or note after it) by
+    `text`, or appends `text` when there is none; the first such section
+    when several are. One blank line is kept before the next section, and
+    the file is replaced in one step (written beside it, then renamed), so
+    a failure leaves the old file whole."""
+    path = pathlib.Path(path)
+    if not re.fullmatch(r"## \S.*", section):
+        raise ValueError("section must be a level-2 heading such as "
+                         f"'## likelihood_mnist'; received {section!r}")
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    heading = re.compile(rf"^{re.escape(section)}(?: \(.*)?$", re.MULTILINE)
+    match = heading.search(old)
+    if match is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        start = match.start()
+        end = old.find("\n## ", match.end())
+        if end < 0:
+            new = old[:start] + text
+        else:  # one blank line before the next section
+            new = old[:start] + text.rstrip("\n") + "\n\n" + old[end + 1:]
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    os.replace(tmp, path)
 
 
 def _git_commit():

@@ -267,9 +267,7 @@ def main(argv=None):
                   protocol, figure, clf_acc)
     print(text)
     if not args.no_write:
-        from likelihood_mnist import update_results
-
-        update_results(HERE / "RESULTS.md", text, section=SECTION)
+        _common.update_results(HERE / "RESULTS.md", text, section=SECTION)
 
 
 if __name__ == "__main__":

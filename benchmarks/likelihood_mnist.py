@@ -64,23 +64,6 @@ def this_command():
         shlex.quote(a) for a in sys.argv[1:])
 
 
-def update_results(path, text, section=SECTION):
-    """Replaces a script's section of RESULTS.md (or appends it)."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = old.find(section)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(section))
-        if end < 0:
-            new = old[:start] + text
-        else:  # one blank line before the next section
-            new = old[:start] + text.rstrip("\n") + "\n\n" + old[end + 1:]
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)
@@ -181,7 +164,7 @@ def main():
     text = render(result, figure)
     print(text)
     if not args.no_write:
-        update_results(HERE / "RESULTS.md", text)
+        _common.update_results(HERE / "RESULTS.md", text, SECTION)
 
 
 def plot(checkpoints, final, vae, path, k):

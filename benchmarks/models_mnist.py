@@ -352,9 +352,8 @@ def main(argv=None):
                   protocol, figure.relative_to(root).as_posix())
     print(text)
     if not args.no_write:
-        from likelihood_mnist import update_results
-
-        update_results(root / "RESULTS.md", text, section=f"## {args.name}")
+        _common.update_results(root / "RESULTS.md", text,
+                               section=f"## {args.name}")
     return results
 
 

@@ -440,15 +440,13 @@ def main(argv=None):
                              "and stop (no training)")
     args = parser.parse_args(argv)
     if args.card:
-        from likelihood_mnist import update_results
-
         root = pathlib.Path(args.root) if args.root else HERE
         figure = plot_curves(root, root / "figures" / "reproduce_iwae.png")
         text = render_card(root, _common.machine_info(),
                            figure=None if figure is None else
                            figure.relative_to(root).as_posix())
         print(text)
-        update_results(root / "RESULTS.md", text, section=SECTION)
+        _common.update_results(root / "RESULTS.md", text, section=SECTION)
         return 0
     if not 1 <= args.epochs <= FULL_EPOCHS:
         parser.error(f"--epochs must be in [1, {FULL_EPOCHS}]; received "

@@ -28,6 +28,7 @@ False
 True
 """
 
+import numbers
 import sys
 import time
 
@@ -70,6 +71,16 @@ class Progress:
     """
 
     def __init__(self, total, label, unit="batch", interval=30.0):
+        if isinstance(total, bool) or not isinstance(
+                total, numbers.Integral) or total < 1:
+            raise ValueError("Progress needs total, the number of steps, to "
+                             f"be a whole number >= 1; received {total!r}. "
+                             "Skip the progress report when there is "
+                             "nothing to do.")
+        if isinstance(interval, bool) or not isinstance(
+                interval, numbers.Real) or not interval >= 0:
+            raise ValueError("Progress needs interval, the seconds between "
+                             f"plain lines, >= 0; received {interval!r}.")
         self.total = int(total)
         self.label = label
         self.unit = unit

@@ -8,10 +8,11 @@ run with these names defined (besides the module's own globals): `kv`,
 (grey float32 in [0, 1], shape (N, 28, 28, 1)). Output is compared with
 doctest's ELLIPSIS and NORMALIZE_WHITESPACE. The examples of
 `keras_vae.serving` talk to TF Serving at its default ports; here the
-stand-in servers of test_serving.py answer there, serving an exported
+stand-in servers of serving_stand_ins.py answer there, serving an exported
 MNIST VAE.
 """
 
+import contextlib
 import doctest
 import importlib
 import pkgutil
@@ -71,44 +72,26 @@ def reader_globals(data_dir):
 @pytest.fixture(scope="module")
 def tf_serving(tmp_path_factory):
     """The servers the serving examples talk to: "mnist_vae" (an MNIST VAE
-    with 50 latent units) behind test_serving's stand-ins for TF Serving's
+    with 50 latent units) behind serving_stand_ins.py's stand-ins for TF Serving's
     REST API on localhost:8501 and its gRPC API on localhost:8500, the
     ports TF Serving uses by default."""
-    import concurrent.futures
-    import http.server
-    import threading
-
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    import test_serving
+    from serving_stand_ins import grpc_stand_in, rest_stand_in
 
     vae = kv.build_mlp_vae((28, 28, 1), 50, seed=0)
     loaded = tf.saved_model.load(kv.export_saved_model(
         vae, tmp_path_factory.mktemp("served") / "mnist_vae", warmup=False))
-    try:
-        rest = http.server.ThreadingHTTPServer(("127.0.0.1", 8501),
-                                               test_serving._RestHandler)
-    except OSError as err:
-        pytest.skip(f"port 8501 is taken ({err}); the serving examples "
-                    "talk to localhost:8501")
-    rest.loaded, rest.log, rest.model_name = loaded, [], "mnist_vae"
-    threading.Thread(target=rest.serve_forever, daemon=True).start()
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        test_serving._PredictionService(loaded, "mnist_vae"), server)
-    try:
-        server.add_insecure_port("127.0.0.1:8500")
-    except RuntimeError as err:
-        rest.shutdown()
-        rest.server_close()
-        pytest.skip(f"port 8500 is taken ({err}); the gRPC example talks "
-                    "to localhost:8500")
-    server.start()
-    yield
-    server.stop(None)
-    rest.shutdown()
-    rest.server_close()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(rest_stand_in(loaded, "mnist_vae", 8501))
+        except OSError as err:
+            pytest.skip(f"port 8501 is taken ({err}); the serving examples "
+                        "talk to localhost:8501")
+        try:
+            stack.enter_context(grpc_stand_in(loaded, "mnist_vae", 8500))
+        except RuntimeError as err:
+            pytest.skip(f"port 8500 is taken ({err}); the gRPC example "
+                        "talks to localhost:8500")
+        yield
 
 
 @pytest.mark.parametrize("test", EXAMPLES, ids=lambda t: t.name)

@@ -66,6 +66,18 @@ def test_progress_in_a_log_is_plain_lines_at_the_interval(monkeypatch):
     assert len(out.getvalue().splitlines()) == 3
 
 
+def test_progress_refuses_a_total_it_cannot_report():
+    """Nothing to do, or a count that is not one, is refused when the report
+    is made, not with a ZeroDivisionError at its first line."""
+    for total in (0, -3, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=(
+                rf"whole number >= 1; received {re.escape(repr(total))}")):
+            progress.Progress(total, "scoring")
+    with pytest.raises(ValueError, match=r"interval.*>= 0; received -1"):
+        progress.Progress(3, "scoring", interval=-1)
+    assert progress.Progress(np.int64(4), "scoring").total == 4
+
+
 def test_progress_on_a_terminal_is_a_live_bar(monkeypatch):
     out = _Terminal()
     monkeypatch.setattr(sys, "stdout", out)

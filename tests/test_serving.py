@@ -1,27 +1,20 @@
 """TF Serving clients against stand-in servers on 127.0.0.1.
 
-No TF Serving binary runs here, so each transport gets a small server
-written in this file: an `http.server` that accepts only the request bodies
-TF Serving's REST API documents and answers as TF Serving does
-({"predictions"} / {"outputs"} / {"error"}), and an in-process gRPC server
-implementing `PredictionService` from tensorflow-serving-api. Both evaluate
-the exported SavedModel, so client results are compared with the
+No TF Serving binary runs here, so each transport talks to a stand-in from
+serving_stand_ins.py (REST: an `http.server` that accepts only the
+documented request bodies; gRPC: an in-process `PredictionService`). Both
+evaluate the exported SavedModel, so client results are compared with the
 signatures called directly.
 """
 
-import concurrent.futures
 import http.server
 import json
-import re
 import sys
-import threading
 
-import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+from serving_stand_ins import grpc_stand_in, rest_stand_in, url
 
 import keras_vae as kv
 from keras_vae import serving
@@ -53,97 +46,10 @@ def _call(loaded, signature, **inputs):
 
 
 # -- the REST stand-in --------------------------------------------------------
-class _RestHandler(http.server.BaseHTTPRequestHandler):
-    """Answers like TF Serving's REST API; see its documentation: predict at
-    /v1/models/NAME[/versions/N]:predict with {"signature_name", "instances"}
-    or {"signature_name", "inputs"}; errors as {"error": message}."""
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    @property
-    def _model(self):  # the served model's name: server.model_name
-        return getattr(self.server, "model_name", MODEL)
-
-    def _reply(self, status, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        self.server.log.append(("GET", self.path, None, None))
-        if self.path == f"/v1/models/{self._model}":
-            return self._reply(200, {"model_version_status": [{
-                "version": "1", "state": "AVAILABLE",
-                "status": {"error_code": "OK", "error_message": ""}}]})
-        return self._reply(404, {"error": "Not found"})
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.loads(raw)
-        self.server.log.append(
-            ("POST", self.path, body, self.headers.get("Content-Type")))
-        match = re.fullmatch(r"/v1/models/([^/:]+)(/versions/\d+)?:predict",
-                             self.path)
-        if not match or match.group(1) != self._model:
-            name = match.group(1) if match else self.path
-            return self._reply(404, {
-                "error": f"Servable not found for request: Latest({name})"})
-        if set(body) - {"signature_name"} not in ({"instances"},
-                                                  {"inputs"}):
-            return self._reply(400, {"error": "JSON Value: ... Missing "
-                                              "'instances' or 'inputs' key"})
-        signature = body.get("signature_name", "serving_default")
-        if signature not in self.server.loaded.signatures:
-            return self._reply(400, {
-                "error": f'Serving signature name: "{signature}" not found '
-                         "in signature def"})
-        fn = self.server.loaded.signatures[signature]
-        specs = fn.structured_input_signature[1]
-        row_format = "instances" in body
-        data = body["instances"] if row_format else body["inputs"]
-        if row_format:
-            if data and isinstance(data[0], dict):
-                data = {k: [row[k] for row in data] for k in data[0]}
-            else:
-                data = {next(iter(specs)): data}
-        elif not isinstance(data, dict):
-            data = {next(iter(specs)): data}
-        try:
-            if set(data) != set(specs):
-                raise ValueError(f"expected inputs {sorted(specs)}, got "
-                                 f"{sorted(data)}")
-            out = fn(**{k: tf.constant(np.asarray(v), dtype=specs[k].dtype)
-                        for k, v in data.items()})
-        except Exception as err:  # TF Serving reports any failure as 400
-            return self._reply(400, {"error": str(err)})
-        out = {k: v.numpy().tolist() for k, v in out.items()}
-        if row_format:
-            n = len(next(iter(out.values())))
-            rows = ([{k: v[i] for k, v in out.items()} for i in range(n)]
-                    if len(out) > 1 else next(iter(out.values())))
-            return self._reply(200, {"predictions": rows})
-        return self._reply(200, {
-            "outputs": out if len(out) > 1 else next(iter(out.values()))})
-
-
 @pytest.fixture(scope="module")
 def rest_server(loaded):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RestHandler)
-    server.loaded = loaded
-    server.log = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def _url(server):
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    with rest_stand_in(loaded, MODEL) as server:
+        yield server
 
 
 # -- request bodies -----------------------------------------------------------
@@ -204,7 +110,7 @@ def test_responses_parse_in_both_formats():
 
 # -- REST client against the stand-in --------------------------------------
 def test_rest_client_matches_signatures(rest_server, loaded, x):
-    client = serving.RestClient(_url(rest_server), MODEL)
+    client = serving.RestClient(url(rest_server), MODEL)
     rest_server.log.clear()
 
     out = client.encode(x)
@@ -246,15 +152,15 @@ def test_rest_client_matches_signatures(rest_server, loaded, x):
                            "inputs": {"num_samples": 4, "seed": 3}}
 
 
-def test_rest_client_versioned_url(rest_server, x):
+def test_rest_client_versionedurl(rest_server, x):
     rest_server.log.clear()
-    client = serving.RestClient(_url(rest_server) + "/", MODEL, version=3)
+    client = serving.RestClient(url(rest_server) + "/", MODEL, version=3)
     client.elbo(x)
     assert rest_server.log[-1][1] == f"/v1/models/{MODEL}/versions/3:predict"
 
 
 def test_rest_errors_name_the_signature(rest_server, x):
-    client = serving.RestClient(_url(rest_server), MODEL)
+    client = serving.RestClient(url(rest_server), MODEL)
     with pytest.raises(serving.ServingError,
                        match=r"(?s)'encode' signature .*HTTP 400"
                              r".*not compatible"
@@ -268,7 +174,7 @@ def test_rest_errors_name_the_signature(rest_server, x):
                        match="'nope' signature.*not found"):
         client.predict("nope", inputs={"x": x})
     with pytest.raises(serving.ServingError, match="HTTP 404.*Servable"):
-        serving.RestClient(_url(rest_server), "other").encode(x)
+        serving.RestClient(url(rest_server), "other").encode(x)
     # A closed port: nothing listens there.
     closed = http.server.HTTPServer(("127.0.0.1", 0),
                                     http.server.BaseHTTPRequestHandler)
@@ -281,46 +187,10 @@ def test_rest_errors_name_the_signature(rest_server, x):
 
 
 # -- gRPC ---------------------------------------------------------------------
-class _PredictionService(
-        prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, loaded, model_name=MODEL):
-        self.loaded = loaded
-        self.model_name = model_name
-        self.requests = []
-
-    def Predict(self, request, context):
-        self.requests.append(request)
-        if request.model_spec.name != self.model_name:
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          "Servable not found for request: "
-                          f"Latest({request.model_spec.name})")
-        name = request.model_spec.signature_name or "serving_default"
-        if name not in self.loaded.signatures:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                          f'Serving signature name: "{name}" not found')
-        try:
-            out = self.loaded.signatures[name](**{
-                k: tf.constant(tf.make_ndarray(v))
-                for k, v in request.inputs.items()})
-        except Exception as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        response = predict_pb2.PredictResponse()
-        response.model_spec.CopyFrom(request.model_spec)
-        for k, v in out.items():
-            response.outputs[k].CopyFrom(tf.make_tensor_proto(v.numpy()))
-        return response
-
-
 @pytest.fixture(scope="module")
 def grpc_server(loaded):
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
-    service = _PredictionService(loaded)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}", service
-    server.stop(None)
+    with grpc_stand_in(loaded, MODEL) as (target, service):
+        yield target, service
 
 
 def test_grpc_client_matches_signatures(grpc_server, loaded, x):
@@ -382,11 +252,8 @@ def test_rest_client_sends_a_conditional_models_labels(tmp_path, x):
                              num_classes=3, seed=0)
     loaded = tf.saved_model.load(kv.export_saved_model(
         model, tmp_path / MODEL, warmup=False))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RestHandler)
-    server.loaded, server.log = loaded, []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = serving.RestClient(_url(server), MODEL)
+    with rest_stand_in(loaded, MODEL) as server:
+        client = serving.RestClient(url(server), MODEL)
         labels = np.array([0, 2, 1])
         np.testing.assert_allclose(client.encode(x, labels=labels)["z_mean"],
                                    model.encode(x, labels=labels)[0],
@@ -413,6 +280,3 @@ def test_rest_client_sends_a_conditional_models_labels(tmp_path, x):
             "x": x.tolist(), "label": [0, 2, 1]}}
         with pytest.raises(serving.ServingError, match="HTTP 400"):
             client.encode(x)  # the export needs the label
-    finally:
-        server.shutdown()
-        server.server_close()
