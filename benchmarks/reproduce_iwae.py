@@ -386,12 +386,16 @@ def _row_cells(root, name):
         report = json.loads((done.parent / "evaluation.json").read_text())
         ll = report["log_likelihood"]
         au = report["active_units"]
+        gap = ll["mean"] + r["paper_nll"]  # ours minus the paper's log p(x)
+        processes = r["processes"]
         return (f"{ll['mean']:.2f} +- {ll['stderr']:.2f}",
                 f"{au['count']} / {au['latent_dim']}",
                 str(r["epochs_done"]),
                 f"{r['train_seconds'] / 3600:.1f} h",
-                f"finished ({r['processes']} processes; model "
-                f"`benchmarks/pretrained/{name}/`, adam "
+                f"finished, {abs(gap):.2f} nats "
+                f"{'above' if gap >= 0 else 'below'} the paper "
+                f"({processes} process{'es' if processes != 1 else ''}; "
+                f"model `benchmarks/pretrained/{name}/`, adam "
                 f"{r['settings']['adam']})")
     elbo = r.get("last_logs", {}).get("elbo")
     return ("-", "-", f"{r['epochs_done']} of {r['settings']['epochs']}",

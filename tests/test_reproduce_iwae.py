@@ -89,6 +89,9 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
     card = reproduce_iwae.render_card(tmp_path / "b", _MACHINE)
     ll = evaluation["log_likelihood"]["mean"]
     assert f"| {name} | -{result_nll(layers):.2f} | {ll:.2f} +- " in card
+    gap = ll + result_nll(layers)  # a tiny model: far below the paper
+    assert f"finished, {abs(gap):.2f} nats below the paper (2 processes;" \
+        in card and gap < 0
     assert card.count("not started") == 11
     for a, b in zip(_weights(tmp_path / "a" / "pretrained" / name
                              / "model.keras"),
