@@ -92,7 +92,10 @@ def test_a_row_stopped_and_continued_ends_as_an_uninterrupted_one(
     gap = ll + result_nll(layers)  # a tiny model: far below the paper
     assert f"finished, {abs(gap):.2f} nats below the paper (2 processes;" \
         in card and gap < 0
-    assert card.count("not started") == 11
+    # Twelve rows: this one, the two IWAE k = 1 rows that are the VAE k = 1
+    # rows' objective, nine not started.
+    assert card.count("not started") == 9
+    assert card.count("(with k = 1 the IWAE bound is the ELBO)") == 2
     for a, b in zip(_weights(tmp_path / "a" / "pretrained" / name
                              / "model.keras"),
                     _weights(run_b / "model.keras")):
@@ -204,7 +207,7 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
     assert f"| {name} | -86.76 | " in card
     assert "--schedule loglinear --warmup-epochs 2" in card
     # The paper's rows are untouched by it.
-    assert card.count("not started") == 12
+    assert card.count("not started") == 10
     assert reproduce_iwae.row_names(root) == [name]
     figure = reproduce_iwae.plot_curves(root, tmp_path / "curves.png")
     assert figure.stat().st_size > 10_000
@@ -214,3 +217,16 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
         reproduce_iwae.render_card(root, _MACHINE, figure="figures/c.png")
     with pytest.raises(SystemExit):
         reproduce_iwae.main(argv[:6] + ["--warmup-epochs", "3"])
+
+
+def test_the_iwae_k1_rows_point_to_the_vae_k1_rows(tmp_path, capsys):
+    """With one sample the IWAE bound is the ELBO: the command refuses to
+    train a copy of the VAE row, says which row that is, and writes
+    nothing."""
+    with pytest.raises(SystemExit):
+        reproduce_iwae.main(["--objective", "iwae", "--k", "1",
+                             "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "run --objective vae --k 1" in err
+    assert "received --objective iwae --k 1" in err
+    assert not list(tmp_path.iterdir())
