@@ -329,15 +329,16 @@ def render_card(root, machine, figure=None):
         "session, resuming from benchmarks/checkpoints/, two rows at a "
         "time, each on a core of its own with one thread per op "
         "(`bash benchmarks/run_rows.sh MINUTES \"--layers 1\" \"--layers "
-        "2\"`). Measured 2026-12-06 on the 2-core Intel Xeon: the one-layer "
-        "row's epoch (3,000 steps of batch 20) takes 7 s that way against "
-        "6 s with TensorFlow's default threads on both cores, the two-layer "
-        "row's 11 s; a full row is about 6.5 h (one layer) and 10 h (two) "
-        "of one core. On a 2-core AMD EPYC the same way (2026-12-06, "
-        "19:05-21:00 UTC) the one-layer row's epochs 1158-2775 took 4.0-4.3 "
-        "s each. A row's training time sums its processes, on whichever "
-        "machine each ran; the card's header names the machine that wrote "
-        "it.", "",
+        "2\"`). Epoch times that way (3,000 steps of batch 20): on the "
+        "2-core Intel Xeon (2026-12-06) 7 s for the one-layer row, against "
+        "6 s with TensorFlow's default threads on both cores, and 11 s for "
+        "the two-layer row; on the 2-core AMD EPYC (2026-12-06) 4.0-4.3 s "
+        "for the one-layer row, 6 s for the two-layer row and about 10 s "
+        "for the one-layer IWAE k = 5 row (which scores five samples per "
+        "image). The one-layer k = 1 row took 4.37 h of one core in three "
+        "processes (epochs 1-1157 on the Xeon, 1158-3280 on the EPYC). A "
+        "row's training time sums its processes, on whichever machine each "
+        "ran; the card's header names the machine that wrote it.", "",
     ]
     fast = [name for name in row_names(root) if name.startswith("fast-")]
     if fast:
