@@ -262,12 +262,9 @@ def plot_curves(root, path):
         color = f"C{i % 10}"
         epochs = [h["epoch"] for h in history]
         settings = record["settings"]
-        if settings["objective"] == "iwae":  # the bound it maximises
-            curve = [-h["loss"] for h in history]
-            what = f"train IWAE bound (k = {settings['k']})"
-        else:
-            curve, what = [h["elbo"] for h in history], "train ELBO"
-        ax.plot(epochs, curve, color=color, lw=1, label=f"{name}: {what}")
+        what = _training_bound(settings, history[0])[0]
+        ax.plot(epochs, [_training_bound(settings, h)[1] for h in history],
+                color=color, lw=1, label=f"{name}: {what}")
         paper = PAPER_NLL[(settings["layers"], settings["objective"],
                            settings["k"])]
         ax.axhline(-paper, color=color, ls="--", lw=0.8)
@@ -381,6 +378,17 @@ def render_card(root, machine, figure=None):
     return "\n".join(lines)
 
 
+def _training_bound(settings, logs):
+    """(what, value) of the bound a row trains, from one epoch's logs: the
+    IWAE bound (-loss) of an IWAE row, the single-sample ELBO otherwise
+    (value None when the logs lack it)."""
+    if settings["objective"] == "iwae":
+        loss = logs.get("loss")
+        return (f"train IWAE bound (k = {settings['k']})",
+                None if loss is None else -loss)
+    return "train ELBO", logs.get("elbo")
+
+
 def _row_record(root, name):
     """result.json of a finished row, else the state.json of a running one
     (None for neither)."""
@@ -413,12 +421,7 @@ def _row_cells(root, name):
                 f"({processes} process{'es' if processes != 1 else ''}; "
                 f"model `benchmarks/pretrained/{name}/`, adam "
                 f"{r['settings']['adam']})")
-    logs = r.get("last_logs", {})
-    if r["settings"]["objective"] == "iwae" and "loss" in logs:
-        bound = (f"train IWAE bound (k = {r['settings']['k']})",
-                 -logs["loss"])
-    else:
-        bound = ("train ELBO", logs.get("elbo"))
+    bound = _training_bound(r["settings"], r.get("last_logs", {}))
     return ("-", "-", f"{r['epochs_done']} of {r['settings']['epochs']}",
             f"{r['train_seconds'] / 3600:.1f} h so far",
             "in progress" + (f" ({bound[0]} {bound[1]:.2f} at the last "
