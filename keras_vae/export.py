@@ -68,6 +68,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.data import checks as data_checks
+
 #: Importance samples per step of the `log_likelihood` loop. Peak memory of
 #: one request is about batch * CHUNK_SIZE decoder outputs.
 CHUNK_SIZE = 128
@@ -116,14 +118,9 @@ def _check_version(version):
         return None
     if isinstance(version, str) and version.isdigit():
         version = int(version)
-    if isinstance(version, bool) or not isinstance(
-        version, (int, np.integer)
-    ) or version < 1:
-        raise ValueError(
-            "`version` must be a positive int (TF Serving reads version "
-            f"directories as numbers) or None. Received: version={version!r}"
-        )
-    return int(version)
+    return data_checks.check_int(
+        version, "version", alternative="None",
+        what="TF Serving reads version directories as numbers")
 
 
 def _existing_versions(base_dir):

@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae.data import checks
+
 tfd = tfp.distributions
 
 
@@ -617,14 +619,8 @@ class DiscretizedLogistic(_EightBit):
     """
 
     def __init__(self, num_components=1, min_scale=1e-4, **kwargs):
-        if isinstance(num_components, bool) or not isinstance(
-            num_components, int
-        ) or num_components < 1:
-            raise ValueError(
-                "`num_components` must be an int >= 1. Received: "
-                f"num_components={num_components!r}"
-            )
-        self.num_components = num_components
+        self.num_components = checks.check_int(num_components,
+                                               "num_components")
         self.min_scale = _check_positive("min_scale", min_scale)
         self.params_per_dim = 2 if num_components == 1 else 3 * num_components
         super().__init__(**kwargs)

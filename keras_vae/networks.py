@@ -10,25 +10,21 @@ nets, where the likelihood head says how many numbers it needs.
 """
 
 import math
+import numbers
 
 import keras
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_vae import likelihoods as likelihoods_lib
 from keras_vae import objectives
+from keras_vae.data import checks
 
 
 def check_latent_dim(latent_dim):
     """Raises ValueError unless `latent_dim` is a positive int."""
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or (
-        latent_dim <= 0
-    ):
-        raise ValueError(
-            "`latent_dim` must be a positive int (the number of latent "
-            f"dimensions). Received: latent_dim={latent_dim!r}"
-        )
+    return checks.check_int(latent_dim, "latent_dim",
+                            what="the number of latent dimensions")
 
 
 def _check_shape(shape, name):
@@ -48,7 +44,7 @@ def _check_shape(shape, name):
 
 
 def _check_units(units, name="hidden_units"):
-    if isinstance(units, int):
+    if isinstance(units, numbers.Integral):
         units = (units,)
     try:
         units = tuple(units)
@@ -57,27 +53,21 @@ def _check_units(units, name="hidden_units"):
             f"`{name}` must be a sequence of positive ints. "
             f"Received: {name}={units!r}"
         ) from None
-    if any(isinstance(u, bool) or not isinstance(u, int) or u <= 0
-           for u in units):
+    if not all(checks.is_int(u) for u in units):
         raise ValueError(
             f"`{name}` must hold positive ints. Received: {name}={units!r}"
         )
-    return units
+    return tuple(int(u) for u in units)
 
 
 def check_num_classes(num_classes):
     """None (an unconditional model) or an int >= 2, else a ValueError."""
     if num_classes is None:
         return None
-    if isinstance(num_classes, bool) or not isinstance(
-        num_classes, (int, np.integer)
-    ) or num_classes < 2:
-        raise ValueError(
-            "`num_classes` (the number of labels a conditional VAE takes) "
-            "must be an int >= 2, or None for an unconditional model. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    return int(num_classes)
+    return checks.check_int(
+        num_classes, "num_classes", minimum=2,
+        what="the number of labels a conditional VAE takes",
+        alternative="None for an unconditional model")
 
 
 def label_input(num_classes):
@@ -136,7 +126,7 @@ def build_mlp_encoder(
         >>> enc = build_mlp_encoder((28, 28, 1), 50, hidden_units=(200, 200))
     """
     input_shape = _check_shape(input_shape, "input_shape")
-    check_latent_dim(latent_dim)
+    latent_dim = check_latent_dim(latent_dim)
     hidden_units = _check_units(hidden_units)
     label = label_input(check_num_classes(num_classes))
     x = keras.Input(shape=input_shape, name="x")
@@ -166,7 +156,7 @@ def build_mlp_decoder(
         num_classes: None (default), or an int >= 2: a conditional decoder
             [z, one-hot label] -> p(x | z, y).
     """
-    check_latent_dim(latent_dim)
+    latent_dim = check_latent_dim(latent_dim)
     output_shape = _check_shape(output_shape, "output_shape")
     hidden_units = _check_units(hidden_units)
     head = likelihoods_lib.get(likelihood)
@@ -222,7 +212,7 @@ def build_conv_encoder(
             feature maps before the dense layer.
     """
     input_shape = _check_shape(input_shape, "input_shape")
-    check_latent_dim(latent_dim)
+    latent_dim = check_latent_dim(latent_dim)
     filters = _check_units(filters, "filters")
     _conv_grid(input_shape, len(filters))
     label = label_input(check_num_classes(num_classes))
@@ -255,7 +245,7 @@ def build_conv_decoder(
     Returns:
         A model z -> params of shape (batch, height, width, channels * k).
     """
-    check_latent_dim(latent_dim)
+    latent_dim = check_latent_dim(latent_dim)
     output_shape = _check_shape(output_shape, "output_shape")
     filters = _check_units(filters, "filters")
     grid_h, grid_w = _conv_grid(output_shape, len(filters))
@@ -278,10 +268,7 @@ def build_conv_decoder(
 
 
 def _check_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return value
+    return checks.check_int(value, name)
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -345,8 +332,7 @@ def check_latent_dims(latent_dims):
         dims = tuple(latent_dims)
     except TypeError:
         dims = None
-    if not dims or any(isinstance(d, bool) or not isinstance(d, int)
-                       or d < 1 for d in dims):
+    if not dims or not all(checks.is_int(d) for d in dims):
         raise ValueError(
             "`latent_dims` must be a non-empty sequence of positive ints, "
             "one per stochastic layer from the data upwards, such as "
@@ -472,8 +458,8 @@ def build_layer_decoder(
     """MLP decoder of a hierarchical VAE: the joint latent
     (batch, latent_dim) -> its first `layer_dim` numbers z_1 -> the
     parameters of p(x | z_1), as `build_mlp_decoder`."""
-    check_latent_dim(latent_dim)
-    check_latent_dim(layer_dim)
+    latent_dim = check_latent_dim(latent_dim)
+    layer_dim = check_latent_dim(layer_dim)
     mlp = build_mlp_decoder(layer_dim, output_shape, hidden_units, activation,
                             likelihood, name=f"{name}_z1")
     z = keras.Input(shape=(latent_dim,), name="z")

@@ -19,6 +19,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.data import checks
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -106,11 +108,9 @@ def check_free_bits_groups(groups, latent_dim=None):
     `latent_dim` (when given)."""
     if groups is None:
         return None
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(
-            "`free_bits_groups` must be None (one group per latent "
-            f"dimension) or an int >= 1. Received: {groups!r}"
-        )
+    groups = checks.check_int(
+        groups, "free_bits_groups",
+        alternative="None (one group per latent dimension)")
     if latent_dim is not None and latent_dim % groups:
         raise ValueError(
             f"`free_bits_groups`={groups} does not divide latent_dim="

@@ -51,14 +51,12 @@ tfd = tfp.distributions
 def _check_latent_dim(latent_dim, who):
     if latent_dim is None:
         return None
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or (
-        latent_dim < 1
-    ):
+    if not checks.is_int(latent_dim):
         raise ValueError(
             f"{who}: `latent_dim` must be None or an int >= 1. Received: "
             f"latent_dim={latent_dim!r}"
         )
-    return latent_dim
+    return int(latent_dim)
 
 
 def seed_pair(seed):

@@ -34,6 +34,8 @@ import time
 
 import keras
 
+from keras_vae.data import checks
+
 
 def interactive(stream=None):
     """True when `stream` (default: sys.stdout) redraws a line in place:
@@ -71,8 +73,7 @@ class Progress:
     """
 
     def __init__(self, total, label, unit="batch", interval=30.0):
-        if isinstance(total, bool) or not isinstance(
-                total, numbers.Integral) or total < 1:
+        if not checks.is_int(total):
             raise ValueError("Progress needs total, the number of steps, to "
                              f"be a whole number >= 1; received {total!r}. "
                              "Skip the progress report when there is "

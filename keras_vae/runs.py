@@ -99,13 +99,9 @@ class TrainConfig:
     cpu_threads: object = "auto"
 
     def _validate_layers(self):
-        layers = self.stochastic_layers
-        if isinstance(layers, bool) or not isinstance(layers, int) or (
-                layers < 1):
-            raise ValueError(
-                "`stochastic_layers` must be an int >= 1. Received: "
-                f"{layers!r}"
-            )
+        # Stored back as Python ints: config.json is written from them.
+        layers = self.stochastic_layers = data.checks.check_int(
+            self.stochastic_layers, "stochastic_layers")
         if layers == 1:
             if self.latent_dims:
                 raise ValueError(
@@ -236,14 +232,8 @@ class TrainConfig:
         if self.steps_per_execution is not None:
             names.append("steps_per_execution")
         for name in names:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or (
-                value < 1
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received: "
-                    f"{name}={value!r}"
-                )
+            setattr(self, name, data.checks.check_int(getattr(self, name),
+                                                      name))
         if not self.learning_rate > 0:
             raise ValueError(
                 "`learning_rate` must be > 0. Received: "

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_vae import objectives
 from keras_vae import posteriors as posteriors_lib
 from keras_vae import priors as priors_lib
+from keras_vae.data import checks
 
 
 @keras.saving.register_keras_serializable(package="keras_vae")
@@ -162,11 +163,7 @@ class Sampling(keras.layers.Layer):
     def call(self, inputs, num_samples=1, add_kl=True, return_kl=False,
              return_log_q=False):
         params = self.posterior.check_params(inputs, "Sampling")
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be an int >= 1. "
-                f"Received: num_samples={num_samples!r}"
-            )
+        num_samples = checks.check_int(num_samples, "num_samples")
         eps = self.noise(self.posterior.noise_shape(params), params[0].dtype,
                          num_samples)
         # log q of the draw comes with it: a flow's density at a given z

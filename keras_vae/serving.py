@@ -32,6 +32,8 @@ import urllib.request
 
 import numpy as np
 
+from keras_vae.data import checks
+
 
 class ServingError(RuntimeError):
     """A TF Serving request failed.
@@ -64,14 +66,8 @@ def _check_name(value, what):
 def _check_version(version):
     if version is None:
         return None
-    if isinstance(version, bool) or not isinstance(
-        version, (int, np.integer)
-    ) or version < 1:
-        raise ValueError(
-            "`version` must be a positive int or None (the latest). "
-            f"Received: version={version!r}"
-        )
-    return int(version)
+    return checks.check_int(version, "version",
+                            alternative="None (the latest)")
 
 
 def _jsonable(value):

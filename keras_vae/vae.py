@@ -116,7 +116,7 @@ class VAE(keras.Model):
                 f"Received: {type(encoder).__name__}, "
                 f"{type(decoder).__name__}"
             )
-        _check_num_samples(num_samples)
+        num_samples = _check_num_samples(num_samples)
         if objective not in OBJECTIVES:
             raise ValueError(
                 f"Unknown objective {objective!r}. Expected one of "
@@ -841,7 +841,7 @@ class VAE(keras.Model):
             >>> cvae.sample(8, seed=0, labels=3).shape  # eight 3s
             (8, 28, 28, 1)
         """
-        _check_num_samples(num_samples)
+        num_samples = _check_num_samples(num_samples)
         if mode not in ("mean", "sample"):
             raise ValueError(
                 f"Unknown mode {mode!r}. Expected 'mean' or 'sample'."
@@ -864,7 +864,7 @@ class VAE(keras.Model):
         export do), so an example's ELBO does not depend on its batch. A
         conditional model gives the ELBO of log p(x | y) for `labels`.
         """
-        _check_num_samples(num_samples)
+        num_samples = _check_num_samples(num_samples)
         x, labels = self._checked(x, labels)
 
         def build():
@@ -895,7 +895,7 @@ class VAE(keras.Model):
         bound. The draws are stateless in `seed`. A conditional model takes
         `labels` (both q and p(x|z) are conditioned on them).
         """
-        _check_num_samples(num_samples)
+        num_samples = _check_num_samples(num_samples)
         x, labels = self._checked(x, labels)
         seed = _seed_pair(seed)
 
@@ -976,14 +976,7 @@ class VAE(keras.Model):
 
 
 def _check_num_samples(num_samples):
-    if isinstance(num_samples, bool) or not isinstance(
-        num_samples, int
-    ) or num_samples < 1:
-        raise ValueError(
-            "`num_samples` must be an int >= 1. "
-            f"Received: num_samples={num_samples!r}"
-        )
-    return num_samples
+    return data_checks.check_int(num_samples, "num_samples")
 
 
 def _seed_pair(seed):
@@ -1017,7 +1010,8 @@ def build_mlp_vae(
         >>> vae = build_mlp_vae((28, 28, 1), 50, hidden_units=(200, 200))
         >>> cvae = build_mlp_vae((28, 28, 1), 16, num_classes=10)
     """
-    networks.check_latent_dim(latent_dim)
+    latent_dim = networks.check_latent_dim(latent_dim)
+    hidden_units = networks._check_units(hidden_units)
     head = likelihoods_lib.get(likelihood)
     posterior = vae_kwargs["posterior"] = posteriors_lib.get(
         vae_kwargs.get("posterior"))
@@ -1026,8 +1020,7 @@ def build_mlp_vae(
         posterior=posterior, num_classes=num_classes,
     )
     decoder = networks.build_mlp_decoder(
-        latent_dim, input_shape, tuple(reversed(tuple(hidden_units)))
-        if not isinstance(hidden_units, int) else hidden_units,
+        latent_dim, input_shape, tuple(reversed(hidden_units)),
         activation, head, num_classes=num_classes,
     )
     return VAE(encoder, decoder, likelihood=head, num_classes=num_classes,
@@ -1054,7 +1047,7 @@ def build_conv_vae(
             prior, posterior (the encoder's outputs are sized by the
             posterior's `params_size`).
     """
-    networks.check_latent_dim(latent_dim)
+    latent_dim = networks.check_latent_dim(latent_dim)
     head = likelihoods_lib.get(likelihood)
     posterior = vae_kwargs["posterior"] = posteriors_lib.get(
         vae_kwargs.get("posterior"))

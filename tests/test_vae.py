@@ -160,6 +160,33 @@ def test_bad_latent_dim(latent_dim):
         kv.build_mlp_vae(SHAPE, latent_dim)
 
 
+def test_numpy_integers_are_counts_like_python_ints(tmp_path):
+    # Sizes read from a numpy array or a config (np.int64) build, train,
+    # score and save the same model as Python ints do.
+    shape = (8, 8, 1)
+    x = np.random.default_rng(2).random((16,) + shape).astype("float32")
+    models = []
+    for to_int in (int, np.int64):
+        keras.utils.set_random_seed(4)
+        vae = kv.build_mlp_vae(shape, to_int(3),
+                               hidden_units=np.array([16, 8])
+                               if to_int is np.int64 else (16, 8),
+                               seed=4)
+        vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+        vae.fit(x, epochs=1, batch_size=to_int(8), verbose=0)
+        models.append(vae)
+    plain, numpy_built = models
+    for a, b in zip(plain.weights, numpy_built.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_allclose(numpy_built.elbo(x, num_samples=np.int64(3)),
+                               plain.elbo(x, num_samples=3), rtol=1e-6)
+    path = tmp_path / "numpy_ints.keras"
+    numpy_built.save(path)  # the config holds Python ints (JSON)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.reconstruct(x), plain.reconstruct(x),
+                               atol=1e-6)
+
+
 def test_unknown_likelihood():
     with pytest.raises(ValueError, match="Unknown likelihood 'gausian'"):
         kv.build_conv_vae((28, 28, 1), 2, likelihood="gausian")

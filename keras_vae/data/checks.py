@@ -23,14 +23,28 @@ import numpy as np
 import tensorflow as tf
 
 
-def check_int(value, name, minimum=1):
-    """`value` as an int >= minimum, or a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(
-        value, numbers.Integral
-    ) or value < minimum:
+def is_int(value, minimum=1):
+    """True for a whole number >= minimum: a Python or numpy integer, not
+    a bool (True is an int to Python, never a count to a user)."""
+    return (not isinstance(value, bool)
+            and isinstance(value, numbers.Integral)
+            and value >= minimum)
+
+
+def check_int(value, name, minimum=1, what=None, alternative=None):
+    """`value` as an int >= minimum, or a ValueError naming it.
+
+    The one integer-argument check of the package (counts, steps, sizes,
+    versions). `what` says in a few words what the number counts,
+    `alternative` what else the argument may be (e.g. "None for one group
+    per dimension"); both go into the message.
+    """
+    if not is_int(value, minimum):
+        about = f" ({what})" if what else ""
+        other = f", or {alternative}" if alternative else ""
         raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: "
-            f"{name}={value!r}"
+            f"`{name}`{about} must be an int >= {minimum}{other}. "
+            f"Received: {name}={value!r}"
         )
     return int(value)
 

@@ -9,30 +9,18 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import _keras_internals
+from keras_vae.data import checks
 
 
 # -- argument checks --------------------------------------------------------
 def check_num_samples(num_samples, name="num_samples"):
     """Raises ValueError unless `num_samples` is an int >= 1."""
-    if isinstance(num_samples, bool) or not isinstance(
-        num_samples, (int, np.integer)
-    ) or num_samples < 1:
-        raise ValueError(
-            f"`{name}` (K, the number of importance samples) must be an int "
-            f">= 1. Received: {name}={num_samples!r}"
-        )
-    return int(num_samples)
+    return checks.check_int(num_samples, name,
+                            what="K, the number of importance samples")
 
 
 def _check_positive_int(value, name, what):
-    if isinstance(value, bool) or not isinstance(
-        value, (int, np.integer)
-    ) or value < 1:
-        raise ValueError(
-            f"`{name}` ({what}) must be an int >= 1. Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
+    return checks.check_int(value, name, what=what)
 
 
 def _check_optional_int(value, name, what):

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.data import checks
 from keras_vae.evaluation.results import (
     _summary,
     RefineResult,
@@ -105,14 +106,8 @@ def _run_optimiser(model, kind, x, start_params, steps, learning_rate,
 
 
 def _check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(
-        steps, (int, np.integer)
-    ) or steps <= 0:
-        raise ValueError(
-            "`steps` (gradient steps per example) must be an int > 0. "
-            f"Received: steps={steps!r}"
-        )
-    return int(steps)
+    return checks.check_int(steps, "steps",
+                            what="gradient steps per example")
 
 
 def refine(model, x, steps=500, learning_rate=1e-2, num_samples=1, seed=0,

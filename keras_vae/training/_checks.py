@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from keras_vae.data import checks
+
 def _check_number(value, name, minimum=0.0, allow_equal=True):
     ok = (
         isinstance(value, (int, float, np.floating, np.integer))
@@ -21,11 +23,4 @@ def _check_number(value, name, minimum=0.0, allow_equal=True):
 
 
 def _check_steps(value, name):
-    if isinstance(value, bool) or not isinstance(
-        value, (int, np.integer)
-    ) or value < 1:
-        raise ValueError(
-            f"`{name}` must be an int >= 1 (optimizer steps). Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
+    return checks.check_int(value, name, what="optimizer steps")

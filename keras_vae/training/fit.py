@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vae import progress
+from keras_vae.data import checks
 from keras_vae.data import stream as stream_lib
 from keras_vae.training import distribute
 
@@ -62,15 +63,10 @@ def check_steps_per_execution(value):
     """"auto" or an int >= 1, else a ValueError that says so."""
     if value == "auto":
         return value
-    if isinstance(value, bool) or not isinstance(
-        value, (int, np.integer)
-    ) or value < 1:
-        raise ValueError(
-            "`steps_per_execution` must be 'auto' (the VAE's default: "
-            "several steps per call, as many as the callbacks allow) or an "
-            f"int >= 1. Received: steps_per_execution={value!r}"
-        )
-    return int(value)
+    return checks.check_int(
+        value, "steps_per_execution",
+        alternative=("'auto' (the VAE's default: several steps per call, as "
+                     "many as the callbacks allow)"))
 
 
 def _save_period(freq):

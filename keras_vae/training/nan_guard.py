@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_vae.data import checks
 from keras_vae.training._checks import (
     _check_steps,
 )
@@ -50,14 +51,8 @@ class NaNGuard(keras.callbacks.Callback):
             )
         self.mode = mode
         self.snapshot_every = _check_steps(snapshot_every, "snapshot_every")
-        if isinstance(max_rollbacks, bool) or not isinstance(
-            max_rollbacks, int
-        ) or max_rollbacks < 0:
-            raise ValueError(
-                "`max_rollbacks` must be an int >= 0. Received: "
-                f"max_rollbacks={max_rollbacks!r}"
-            )
-        self.max_rollbacks = max_rollbacks
+        self.max_rollbacks = checks.check_int(max_rollbacks, "max_rollbacks",
+                                              minimum=0)
         self.monitor = tuple(monitor)
         self.verbose = verbose
         self.events = []

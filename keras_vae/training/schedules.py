@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_vae.data import checks
 from keras_vae.training._checks import (
     _check_number,
     _check_steps,
@@ -249,13 +250,7 @@ def kl_schedule(warmup_steps=0, cycle_steps=0, cycle_ratio=0.5):
     """
     for name, value in (("warmup_steps", warmup_steps),
                         ("cycle_steps", cycle_steps)):
-        if isinstance(value, bool) or not isinstance(
-            value, (int, np.integer)
-        ) or value < 0:
-            raise ValueError(
-                f"`{name}` must be an int >= 0 (0: off). Received: "
-                f"{name}={value!r}"
-            )
+        checks.check_int(value, name, minimum=0, what="0: off")
     if warmup_steps and cycle_steps:
         raise ValueError(
             "Choose one KL schedule: a linear warm-up (warmup_steps="

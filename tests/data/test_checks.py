@@ -62,6 +62,31 @@ def test_argument_checks_name_the_argument():
         checks.check_examples_only((1, 2), "make_dataset")
 
 
+@pytest.mark.parametrize("value", [1, 7, np.int64(7), np.int32(1), np.uint8(3)])
+def test_check_int_takes_python_and_numpy_integers(value):
+    out = checks.check_int(value, "n")
+    assert type(out) is int and out == int(value)
+    assert checks.is_int(value)
+
+
+@pytest.mark.parametrize("value", [0, -2, True, False, 2.0, 2.5, "3", None,
+                                   np.float32(3), np.array([3])])
+def test_check_int_refuses_what_is_not_a_count(value):
+    assert not checks.is_int(value)
+    with pytest.raises(ValueError) as info:
+        checks.check_int(value, "steps", what="optimizer steps",
+                         alternative="None (no limit)")
+    assert str(info.value) == (
+        "`steps` (optimizer steps) must be an int >= 1, or None (no limit). "
+        f"Received: steps={value!r}")
+
+
+def test_check_int_minimum():
+    assert checks.check_int(0, "max_rollbacks", minimum=0) == 0
+    with pytest.raises(ValueError, match=r"`num_classes` must be an int >= 2"):
+        checks.check_int(1, "num_classes", minimum=2)
+
+
 def test_every_entry_point_reads_uint8_the_same_way():
     x8 = _grey_uint8(n=10)
     expected = x8.astype(np.float32) * np.float32(1 / 255)

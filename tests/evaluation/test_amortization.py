@@ -9,9 +9,9 @@ from keras_vae import evaluation
 @pytest.mark.parametrize("steps", [0, -1, 2.5, None])
 def test_refine_and_map_need_positive_steps(binary_model, steps):
     vae, x = binary_model
-    with pytest.raises(ValueError, match="steps.*int > 0"):
+    with pytest.raises(ValueError, match="steps.*int >= 1"):
         evaluation.refine(vae, x, steps=steps)
-    with pytest.raises(ValueError, match="steps.*int > 0"):
+    with pytest.raises(ValueError, match="steps.*int >= 1"):
         evaluation.map_estimate(vae, x, steps=steps)
 
 
