@@ -1,14 +1,17 @@
-"""The training streams: batches of examples, in-graph or through tf.data.
+"""The training stream: batches of examples, in-graph or through tf.data.
 
-- `make_dataset`: the `tf.data` pipeline of batches a script gives
-  `VAE.fit`, reshuffled every epoch, with dynamic binarization drawn inside
-  the graph.
-- `make_step_dataset` and `GraphStream`: streams whose batch g is a pure
-  function of (seed, g), so that a run killed and restarted resumes
-  exactly; `GraphStream` computes the batches inside the train function
-  (no iterator op per step), `make_step_dataset` through `tf.data` (which
-  a `tf.distribute` strategy splits over replicas). `training_stream`
-  picks one for a model.
+One definition of the batches (below), three ways to read them:
+
+- `TrainingStream` (`GraphStream`): batch g as a pure function of
+  (seed, g), computed inside the train function (no iterator op per
+  step), so that a run killed and restarted resumes exactly;
+- `make_step_dataset` / `TrainingStream.dataset()`: the same batches
+  through `tf.data`, which a `tf.distribute` strategy splits over
+  replicas. `training_stream` picks one of the two for a model;
+- `make_dataset`: a finite `tf.data` pipeline for scripts and evaluation:
+  each new iterator (each epoch of `fit`) draws a fresh stream seed and
+  yields that stream's first epoch, so every epoch is reshuffled and, with
+  dynamic binarization, redrawn.
 
 Every stream converts and checks its array by the one rule of
 `keras_vae.data.checks` and draws dynamic binarization with
@@ -80,54 +83,6 @@ def index_batches(n, batch_size, drop_remainder):
     return split
 
 
-def _batches(x, batch_size, shuffle, seed, drop_remainder, repeat):
-    """Batches of x, reshuffled each epoch, gathered by index.
-
-    The images stay in one tensor; each epoch draws one permutation of the
-    indices (a single op) and every batch is one gather. An element-wise
-    `Dataset.shuffle` over the whole set would copy every image through a
-    buffer as large as the data set at the start of each epoch, on the same
-    cores the train step needs.
-    """
-    n = len(x)
-    if shuffle:
-        # A fresh (2,) seed per epoch: each new iterator re-randomizes, and
-        # with repeat=True each repetition takes the next seed.
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).batch(2)
-        if not repeat:
-            seeds = seeds.take(1)
-        perms = seeds.map(
-            lambda s: tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=s
-            )
-        )
-    else:
-        perms = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
-        if repeat:
-            perms = perms.repeat()
-    indices = perms.flat_map(index_batches(n, batch_size, drop_remainder))
-    images = tf.data.Dataset.from_tensors(x).repeat()
-
-    def gather(i, data):
-        # A free batch dimension, as Dataset.batch gives: one trace of the
-        # train step serves the last, smaller batch too.
-        i = tf.compat.v1.placeholder_with_default(i, shape=[None])
-        return tf.gather(data, i)
-
-    dataset = tf.data.Dataset.zip((indices, images)).map(
-        gather,
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-    )
-    if repeat:
-        return dataset
-    # flat_map hides the length; Keras needs it to end an epoch cleanly.
-    batches = n // batch_size + (0 if drop_remainder or n % batch_size == 0
-                                 else 1)
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
-
-
 def make_dataset(
     x,
     batch_size=100,
@@ -139,15 +94,17 @@ def make_dataset(
 ):
     """Builds the tf.data pipeline of images that `VAE.fit` consumes.
 
-    Elements are float32 batches of x only (a VAE needs no targets). With
-    `binarize="dynamic"` every batch is replaced by x ~ Bernoulli(pixel)
-    inside the tf.data graph, and each new pass over the dataset draws anew
-    (Burda et al. 2016's dynamic binarization): the per-batch seeds come
-    from `tf.data.Dataset.random(..., rerandomize_each_iteration=True)`
-    zipped with the batches and feed `tf.random.stateless_uniform`. (A
-    stateful random op with a fixed seed inside `map` would repeat the same
-    draws at every epoch.) With `repeat=True` the seed stream simply
-    continues from epoch to epoch.
+    Elements are float32 batches of x only (a VAE needs no targets). Each
+    new pass over the dataset (each epoch of `fit`) draws a stream seed
+    from `tf.data.Dataset.random(..., rerandomize_each_iteration=True)` and
+    yields the first epoch of the `TrainingStream` of that seed: the same
+    example order and, with `binarize="dynamic"`, the same
+    x ~ Bernoulli(pixel) draws (Burda et al. 2016's dynamic binarization),
+    computed by the same functions. So every pass is reshuffled and
+    redrawn, and with an int `seed` the sequence of passes is
+    reproducible. (A stateful random op with a fixed seed inside `map`
+    would repeat the same draws at every epoch.) With `repeat=True` the
+    pass continues into the stream's next epochs.
 
     Args:
         x: array-like (N, ...) of images, e.g. `x_train` from `load`.
@@ -202,15 +159,39 @@ def make_dataset(
     if mode == "dynamic":
         checks.check_probabilities(x, "x", mode)
 
-    dataset = _batches(x, batch_size, shuffle, seed, drop_remainder, repeat)
-    if mode == "dynamic":
-        # One (2,) int64 seed per batch; a new iterator gets new seeds.
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=True
-        ).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            protocols.bernoulli_draw, num_parallel_calls=tf.data.AUTOTUNE
-        )
+    n = len(x)
+    steps = steps_per_epoch(n, batch_size, drop_remainder)
+    data = tf.constant(x)
+    binarize = mode if mode == "dynamic" else None
+
+    def one_pass(stream_seed):
+        # The training stream of seed `stream_seed`: its first epoch, or
+        # all its epochs with repeat=True.
+        shuffle_key, binarize_key = _stream_keys(stream_seed)
+        epochs = (tf.data.Dataset.counter() if repeat
+                  else tf.data.Dataset.range(1))
+        return tf.data.Dataset.zip((
+            _step_indices(epochs, n, batch_size, shuffle, shuffle_key,
+                          drop_remainder),
+            tf.data.Dataset.from_tensors(binarize_key).repeat()))
+
+    def load(step_idx, binarize_key):
+        step, idx = step_idx
+        # A free batch dimension, as Dataset.batch gives: one trace of the
+        # train step serves the last, smaller batch too.
+        idx = tf.compat.v1.placeholder_with_default(idx, shape=[None])
+        return _load(data, None, binarize, binarize_key, step, idx)
+
+    # A new iterator (each epoch of `fit`) draws a new stream seed; with an
+    # int seed the sequence of those draws is reproducible.
+    dataset = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).take(1).flat_map(one_pass).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not repeat:
+        # flat_map hides the length; Keras needs it to end an epoch cleanly.
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(steps))
     options = tf.data.Options()
     # The images are one constant of the input graph: tf.data's default
     # graph rewrites would serialize it (the whole data set) again for every
@@ -255,7 +236,7 @@ def _check_stream_labels(labels, n):
 
 def _stream_keys(seed):
     """The (shuffle, binarize) keys both streams derive from the seed."""
-    key = tf.constant([int(seed), 0], tf.int64)
+    key = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
     return (tf.random.experimental.stateless_fold_in(key, _SHUFFLE_STREAM),
             tf.random.experimental.stateless_fold_in(key, _BINARIZE_STREAM))
 
@@ -275,6 +256,34 @@ def _binarized(batch, binarize_key, step):
     return protocols.bernoulli_draw(
         batch, tf.random.experimental.stateless_fold_in(binarize_key, step)
     )
+
+
+def _step_indices(epochs, n, batch_size, shuffle, shuffle_key,
+                  drop_remainder):
+    """(global step, example indices) of every batch of `epochs` (a dataset
+    of int64 epoch numbers), in the stream's order."""
+    steps = steps_per_epoch(n, batch_size, drop_remainder)
+    split = index_batches(n, batch_size, drop_remainder)
+
+    def epoch_indices(epoch):
+        order = _epoch_order(n, shuffle, shuffle_key, epoch)
+        # zip, not enumerate + map: no function call per batch.
+        return tf.data.Dataset.zip((
+            tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps),
+            split(order)))
+
+    return epochs.flat_map(epoch_indices)
+
+
+def _load(data, labels, binarize, binarize_key, step, idx):
+    """The batch of global step `step`: the examples `idx`, binarized from
+    (seed, step) when dynamic, with their labels when there are any."""
+    batch = tf.gather(data, idx)
+    if binarize == "dynamic":
+        batch = _binarized(batch, binarize_key, step)
+    if labels is not None:
+        return batch, tf.gather(labels, idx)
+    return batch
 
 
 def make_step_dataset(x, batch_size=100, binarize=None, shuffle=True, seed=0,
@@ -461,18 +470,12 @@ class TrainingStream:
         size = tf.minimum(tf.cast(self.batch_size, tf.int64),
                           self.n - start)
         indices = order[start:start + size]
-        batch = tf.gather(self._data, indices)
         if self._full_batches():
             # Every batch is full: a static batch size lets TensorFlow fold
             # the step's shape arithmetic into constants.
-            batch = tf.ensure_shape(
-                batch, (self.batch_size,) + self.element_shape
-            )
-        if self.binarize == "dynamic":
-            batch = _binarized(batch, self._binarize_key, step)
-        if self._labels is not None:
-            return batch, tf.gather(self._labels, indices)
-        return batch
+            indices = tf.ensure_shape(indices, (self.batch_size,))
+        return _load(self._data, self._labels, self.binarize,
+                     self._binarize_key, step, indices)
 
     def next_batch(self):
         """The next batch; advances the step counter (call in a function)."""
@@ -485,38 +488,20 @@ class TrainingStream:
         `steps_per_epoch=stream.steps_per_epoch`."""
         start = self.start_step if start_step is None else checks.check_int(
             start_step, "start_step", minimum=0)
-        n, steps, batch_size = self.n, self.steps_per_epoch, self.batch_size
-        start_epoch, start_batch = divmod(start, steps)
-        shuffle_key, binarize_key = self._shuffle_key, self._binarize_key
-        # A constant: tf.data (and a strategy's copies of the pipeline)
-        # should not capture the variable.
-        data, shuffle = tf.constant(self._data.numpy()), self.shuffle
-        binarize, drop_remainder = self.binarize, self.drop_remainder
+        start_epoch, start_batch = divmod(start, self.steps_per_epoch)
+        # Constants: tf.data (and a strategy's copies of the pipeline)
+        # should not capture the variables.
+        data = tf.constant(self._data.numpy())
         labels = (None if self._labels is None
                   else tf.constant(self._labels.numpy()))
-
-        def epoch_indices(epoch):
-            # epoch: int64 scalar -> dataset of (global step, indices).
-            order = _epoch_order(n, shuffle, shuffle_key, epoch)
-            batches = index_batches(n, batch_size, drop_remainder)(order)
-            return batches.enumerate().map(
-                lambda b, idx: (epoch * steps + b, idx)
-            )
-
-        def load(step, idx):
-            batch = tf.gather(data, idx)  # (b, ...)
-            if binarize == "dynamic":
-                batch = _binarized(batch, binarize_key, step)
-            if labels is not None:
-                return batch, tf.gather(labels, idx)
-            return batch
-
-        stream = (
-            tf.data.Dataset.counter(start_epoch)
-            .flat_map(epoch_indices)
-            .skip(start_batch)
-            .map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        )
+        binarize, binarize_key = self.binarize, self._binarize_key
+        stream = _step_indices(
+            tf.data.Dataset.counter(start_epoch), self.n, self.batch_size,
+            self.shuffle, self._shuffle_key, self.drop_remainder,
+        ).skip(start_batch).map(
+            lambda step, idx: _load(data, labels, binarize, binarize_key,
+                                    step, idx),
+            num_parallel_calls=tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.deterministic = True
         # Every worker builds the same stream; each takes its share of
