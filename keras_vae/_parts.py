@@ -1,16 +1,17 @@
-"""The lookup shared by the model's part registries (priors, posteriors)."""
+"""The lookup shared by the model's part registries (likelihoods, priors,
+posteriors)."""
 
 import keras
 
 
 def lookup(identifier, registry, base, kind, default):
-    """A part from None (the `default` class), a name in `registry`, a
-    config dict or an instance of `base`.
+    """A part from None (the `default` class; refused when `default` is
+    None), a name in `registry`, a config dict or an instance of `base`.
 
     Raises:
         ValueError: an unknown name, or an object that is not a `base`.
     """
-    if identifier is None:
+    if identifier is None and default is not None:
         return default()
     if isinstance(identifier, base):
         return identifier
@@ -26,8 +27,9 @@ def lookup(identifier, registry, base, kind, default):
                 f"{sorted(registry)} or a {where} instance."
             )
         return registry[key]()
+    none = "None, " if default is not None else ""
     raise ValueError(
-        f"A {kind} must be None, a name, a config dict or a {where} "
+        f"A {kind} must be {none}a name, a config dict or a {where} "
         f"instance. Received: {identifier!r} of type "
         f"{type(identifier).__name__}"
     )

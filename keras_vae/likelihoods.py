@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_vae import _parts
 from keras_vae.data import checks
 
 tfd = tfp.distributions
@@ -791,23 +792,8 @@ def get(identifier):
         >>> get("gaussian").scale
         1.0
     """
-    if isinstance(identifier, Likelihood):
-        return identifier
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"Unknown likelihood {identifier!r}. Expected one of "
-                f"{names()} or a keras_vae.likelihoods.Likelihood instance."
-            )
-        return _REGISTRY[key]()
-    raise ValueError(
-        "A likelihood must be a name, a config dict or a Likelihood "
-        f"instance. Received: {identifier!r} of type "
-        f"{type(identifier).__name__}"
-    )
+    return _parts.lookup(identifier, _REGISTRY, Likelihood, "likelihood",
+                         default=None)
 
 
 __all__ = [

@@ -158,6 +158,15 @@ def test_get_names_instances_and_errors():
         likelihoods.get("bernouli")
     with pytest.raises(ValueError, match="Received: 3"):
         likelihoods.get(3)
+    # A config dict round-trips; one of another kind of part is refused.
+    config = keras.saving.serialize_keras_object(likelihoods.Gaussian(0.5))
+    assert likelihoods.get(config).scale == 0.5
+    prior = keras.saving.serialize_keras_object(kv.priors.StandardNormal())
+    with pytest.raises(ValueError, match=r"A likelihood must be a name.*"
+                                         r"Received: <.*StandardNormal"):
+        likelihoods.get(prior)
+    with pytest.raises(ValueError, match=r"must be a name.*Received: None"):
+        likelihoods.get(None)
     with pytest.raises(ValueError, match="Unknown Gaussian scale"):
         likelihoods.Gaussian("learnt")
     with pytest.raises(ValueError, match="scale` must be a float > 0.*Received: scale=-1.0"):
