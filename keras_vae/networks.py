@@ -22,7 +22,7 @@ from keras_vae.data import checks
 
 
 def check_latent_dim(latent_dim):
-    """Raises ValueError unless `latent_dim` is a positive int."""
+    """`latent_dim` as an int >= 1, else a ValueError."""
     return checks.check_int(latent_dim, "latent_dim",
                             what="the number of latent dimensions")
 
@@ -267,10 +267,6 @@ def build_conv_decoder(
     return _model(z, label, params, name)
 
 
-def _check_int(value, name):
-    return checks.check_int(value, name)
-
-
 @keras.saving.register_keras_serializable(package="keras_vae")
 class GaussianMLP(keras.layers.Layer):
     """An MLP from one stochastic layer to the Gaussian of the next:
@@ -289,8 +285,8 @@ class GaussianMLP(keras.layers.Layer):
     def __init__(self, input_dim, output_dim, hidden_units=(100, 100),
                  activation="tanh", **kwargs):
         super().__init__(**kwargs)
-        self.input_dim = _check_int(input_dim, "input_dim")
-        self.output_dim = _check_int(output_dim, "output_dim")
+        self.input_dim = checks.check_int(input_dim, "input_dim")
+        self.output_dim = checks.check_int(output_dim, "output_dim")
         self.hidden_units = _check_units(hidden_units)
         self.activation_name = activation
         policy = self.dtype_policy
