@@ -211,6 +211,23 @@ class _State(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def recipe_command(argv):
+    """The command that trains a row, as the registry and the card give
+    it: the arguments it was started with, less `--max-minutes`, which
+    only says where a process stops, not what it trains (a row run in
+    several processes and one run in one end with the same weights)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--max-minutes="):
+            skip = False
+        elif arg == "--max-minutes":
+            skip = True
+        else:
+            kept.append(arg)
+    return "python benchmarks/reproduce_iwae.py " + " ".join(
+        shlex.quote(a) for a in kept)
+
+
 def write_json(path, obj):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
@@ -363,9 +380,10 @@ def render_card(root, machine, figure=None):
             layers = state["settings"]["layers"]
             key = (layers, state["settings"]["objective"],
                    state["settings"]["k"])
+            command = recipe_command(shlex.split(state["commands"][0])[2:])
             lines.append(f"| {name} | -{PAPER_NLL[key]:.2f} | "
                          + " | ".join(_row_cells(root, name))
-                         + f" | `{state['commands'][0]}` |")
+                         + f" | `{command}` |")
         lines.append("")
     if figure is not None:
         lines += [
@@ -609,8 +627,7 @@ def finish(args, root, name, vae, state, argv):
     entry_ll = {"mean": ll["mean"], "stderr": ll["stderr"],
                 "num_samples": args.num_samples,
                 "test_examples": test_examples or 10000, "seed": 0}
-    command = ("python benchmarks/reproduce_iwae.py "
-               + " ".join(shlex.quote(a) for a in argv))
+    command = recipe_command(argv)
     registry = None if root == HERE else root / "registry.json"
     check = spot_check(run.path, num_samples=args.num_samples)
     kv.pretrained.register(

@@ -188,9 +188,17 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
     argv = ["--batch-size", "50", "--epochs", "3", "--schedule", "loglinear",
             "--warmup-epochs", "2", "--train-examples", "200",
             "--test-examples", "20", "--num-samples", "10",
-            "--root", str(root)]
+            "--root", str(root), "--max-minutes", "60"]
     assert reproduce_iwae.main(argv) == 0
     name = "fast-1layer-vae-k1-b50-e3-loglinear-w2"
+    # The command that trains the row, as the registry and the card give
+    # it: the time budget of a process is not part of it.
+    command = ("python benchmarks/reproduce_iwae.py --batch-size 50 "
+               "--epochs 3 --schedule loglinear --warmup-epochs 2 "
+               "--train-examples 200 --test-examples 20 --num-samples 10 "
+               f"--root {root}")
+    assert kv.pretrained.info(
+        name, registry=root / "registry.json")["command"] == command
     result = json.loads((root / "pretrained" / name
                          / "result.json").read_text())
     history = result["history"]
@@ -205,7 +213,7 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
     card = reproduce_iwae.render_card(root, _MACHINE)
     assert "### Beyond the paper: faster recipes" in card
     assert f"| {name} | -86.76 | " in card
-    assert "--schedule loglinear --warmup-epochs 2" in card
+    assert f"| `{command}` |" in card and "--max-minutes" not in card
     # The paper's rows are untouched by it.
     assert card.count("not started") == 10
     assert reproduce_iwae.row_names(root) == [name]
@@ -217,6 +225,15 @@ def test_a_faster_recipe_is_its_own_row_with_its_schedule_and_warmup(
         reproduce_iwae.render_card(root, _MACHINE, figure="figures/c.png")
     with pytest.raises(SystemExit):
         reproduce_iwae.main(argv[:6] + ["--warmup-epochs", "3"])
+
+
+def test_the_recipe_command_leaves_out_the_time_budget_only():
+    assert reproduce_iwae.recipe_command(
+        ["--layers", "2", "--max-minutes", "130", "--k", "5"]) == \
+        "python benchmarks/reproduce_iwae.py --layers 2 --k 5"
+    assert reproduce_iwae.recipe_command(
+        ["--max-minutes=5", "--root", "a b"]) == \
+        "python benchmarks/reproduce_iwae.py --root 'a b'"
 
 
 def test_the_iwae_k1_rows_point_to_the_vae_k1_rows(tmp_path, capsys):
