@@ -356,7 +356,8 @@ def render_card(root, machine, figure=None):
         "one-layer IWAE k = 5 row (which scores five samples per image; "
         "about 7.3 h a row). The one-layer k = 1 row took 4.37 h of one "
         "core in three processes (epochs 1-1157 on the Xeon, 1158-3280 on "
-        "the EPYC). A row's training time sums its processes, on whichever "
+        "the EPYC), the two-layer k = 1 row 7.15 h in five (epochs 1-55 on "
+        "the Xeon, 56-3280 on the EPYC). A row's training time sums its processes, on whichever "
         "machine each ran; the card's header names the machine that wrote "
         "it.", "",
     ]
