@@ -351,15 +351,15 @@ def render_card(root, machine, figure=None):
         "2\"`). Epoch times that way (3,000 steps of batch 20): on the "
         "2-core Intel Xeon (2026-12-06) 7 s for the one-layer row, against "
         "6 s with TensorFlow's default threads on both cores, and 11 s for "
-        "the two-layer row; on the 2-core AMD EPYC (2026-12-06 and 07) 4.0-4.3 s "
-        "for the one-layer row, 6 s for the two-layer row and 8-10 s for the "
-        "one-layer IWAE k = 5 row (which scores five samples per image; "
-        "about 9 h a row). The one-layer k = 1 row took 4.37 h of one "
-        "core in three processes (epochs 1-1157 on the Xeon, 1158-3280 on "
-        "the EPYC), the two-layer k = 1 row 7.15 h in five (epochs 1-55 on "
-        "the Xeon, 56-3280 on the EPYC). A row's training time sums its processes, on whichever "
-        "machine each ran; the card's header names the machine that wrote "
-        "it.", "",
+        "the two-layer row; on the 2-core AMD EPYC (2026-12-06 and 07) "
+        "4.0-4.3 s for the one-layer row, 6 s for the two-layer row and "
+        "8-10 s for the one-layer IWAE k = 5 row (which scores five samples "
+        "per image; about 9 h a row). The one-layer k = 1 row took 4.37 h "
+        "of one core in three processes (epochs 1-1157 on the Xeon, "
+        "1158-3280 on the EPYC), the two-layer k = 1 row 7.15 h in five "
+        "(epochs 1-55 on the Xeon, 56-3280 on the EPYC). A row's training "
+        "time sums its processes, on whichever machine each ran; the card's "
+        "header names the machine that wrote it.", "",
     ]
     fast = [name for name in row_names(root) if name.startswith("fast-")]
     if fast:
